@@ -24,6 +24,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	nodefast "sigs.k8s.io/kwok/kustomize/stage/node/fast"
+	nodeheartbeat "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
+	podfast "sigs.k8s.io/kwok/kustomize/stage/pod/fast"
 )
 
 const (
@@ -171,7 +174,16 @@ func up(dir string) error {
 	)...); err != nil {
 		return err
 	}
+	// kwok's published "fast" stages: nodes become Ready and keep a lease,
+	// pods become Ready as soon as they are scheduled.
+	stages := strings.Join([]string{nodefast.DefaultNodeInit, nodeheartbeat.DefaultNodeHeartbeatWithLease,
+		podfast.DefaultPodReady, podfast.DefaultPodComplete, podfast.DefaultPodDelete}, "\n---\n")
+	stagesPath := filepath.Join(dir, "kwok-stages.yaml")
+	if err := os.WriteFile(stagesPath, []byte(stages), 0o600); err != nil {
+		return err
+	}
 	if err := l.start("kwok", 0,
+		"--config="+stagesPath, "--node-lease-duration-seconds=40",
 		"--kubeconfig="+kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		"--cidr="+podCIDR, "--node-ip=127.0.0.1",

@@ -86,6 +86,9 @@ func runKwok() {
 		os.Exit(1)
 	}
 	command := kwokcmd.NewCommand(ctx)
+	// The Kubernetes components register a global non-bool --version flag;
+	// cobra's own bool --version flag would clash with it.
+	command.Version = ""
 	command.PersistentFlags().AddFlagSet(flagset)
 	if err := command.ExecuteContext(ctx); err != nil {
 		logger.Error("kwok exited", "err", err)
