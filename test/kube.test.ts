@@ -72,7 +72,6 @@ describe('kube client against the real API server', () => {
   });
 
   test('apply conflicts with another manager unless forced', async () => {
-    await kubectlOk(['create', 'configmap', 'shared', '--from-literal=owner=kubectl'], { namespace });
     await kubectlOk(['apply', '--server-side', '--field-manager=someone-else', '-f', '-'], {
       namespace, input: JSON.stringify(configMap(namespace, 'shared', { owner: 'someone-else' })),
     });
@@ -157,14 +156,16 @@ describe('informer against the real API server', () => {
     await proxy.close();
   });
 
-  test('add, update, delete; recovery after the watch is cut; restart when silent', async () => {
+  test('add, update, delete; recovery after the watch is cut; restart when silent', async (t) => {
     const writer = testKubeClient();
+    t.after(() => writer.close());
     const events: InformerEvent<ConfigMap>[] = [];
     const informer = new Informer<ConfigMap>(client, {
       apiVersion: 'v1', kind: 'ConfigMap', namespace, logger,
       silenceTimeoutMs: 2_000, backoffInitialMs: 100, backoffMaxMs: 500,
     });
     informer.on((event) => events.push(event));
+    t.after(() => informer.stop());
     const seen = (type: InformerEvent<ConfigMap>['type'], name: string, value?: string) => eventually(() =>
       events.find((e) => e.type === type && e.object.metadata.name === name && (value === undefined || e.object.data?.v === value)),
     { timeoutMs: 20_000, what: `${type} ${name}` });
@@ -202,7 +203,5 @@ describe('informer against the real API server', () => {
     await writer.delete({ apiVersion: 'v1', kind: 'ConfigMap', namespace, name: 'one' });
     await seen('deleted', 'one');
     assert.deepEqual(informer.list(namespace).map((c) => c.metadata.name).sort(), ['during-cut', 'during-silence', 'kube-root-ca.crt']);
-    await informer.stop();
-    writer.close();
   });
 });

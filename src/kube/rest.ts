@@ -54,7 +54,12 @@ export class RestClient {
     const payload = spec.body === undefined ? undefined
       : typeof spec.body === 'string' ? spec.body : JSON.stringify(spec.body);
     const headers: Record<string, string> = { Accept: 'application/json' };
-    if (payload !== undefined) headers['Content-Type'] = spec.contentType ?? 'application/json';
+    if (payload !== undefined) {
+      headers['Content-Type'] = spec.contentType ?? 'application/json';
+      // Without a length Node sends DELETE bodies chunked; the API server does not
+      // read them, and the leftover bytes corrupt the next request on the socket.
+      headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
     const { status, body, retryAfter } = await this.#send(spec, headers, payload, what);
     if (status < 200 || status > 299) throw errorFromResponse(status, body, { what, retryAfterHeader: retryAfter });
     if (body.length === 0) return undefined as T;

@@ -1,18 +1,30 @@
 // node --test global setup: one real control plane for the whole run, with
 // the routers' third-party CRDs and sluice's own CRDs installed.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { repoRoot, runKubectl, startCluster, stopCluster, thirdPartyCrdDir } from './cluster.ts';
+import { loadAll } from 'js-yaml';
+import { convertCrdToV1 } from './crd-convert.ts';
+import { eventually, repoRoot, runKubectl, startCluster, stopCluster, thirdPartyCrdDir } from './cluster.ts';
 
 let clusterDir: string | undefined;
 
 async function applyDir(kubeconfig: string, dir: string): Promise<void> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml')).sort();
   if (files.length === 0) return;
-  const result = await runKubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', ...files.flatMap((f) => ['-f', path.join(dir, f)])]);
+  const docs: unknown[] = [];
+  for (const file of files) {
+    for (const doc of loadAll(await readFile(path.join(dir, file), 'utf8'))) {
+      if (typeof doc === 'object' && doc !== null) docs.push(convertCrdToV1(doc as Record<string, unknown>));
+    }
+  }
+  const input = docs.map((doc) => JSON.stringify(doc)).join('\n---\n');
+  const result = await runKubectl(kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', '-'], { input });
   if (result.code !== 0) throw new Error(`installing CRDs from ${dir} failed:\n${result.stderr}`);
-  const established = await runKubectl(kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
-  if (established.code !== 0) throw new Error(`CRDs from ${dir} not Established:\n${established.stderr}`);
+  await eventually(async () => {
+    const listed = await runKubectl(kubeconfig, ['get', 'crd', '-o', 'json']);
+    const crds = (JSON.parse(listed.stdout) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] }).items;
+    return crds.every((crd) => crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) ? true : undefined;
+  }, { timeoutMs: 60_000, what: `CRDs from ${dir} to be Established` });
 }
 
 export async function globalSetup(): Promise<void> {
@@ -23,8 +35,14 @@ export async function globalSetup(): Promise<void> {
   const started = Date.now();
   const { kubeconfig, server } = await startCluster(clusterDir);
   process.stderr.write(`[test-env] local cluster ready in ${((Date.now() - started) / 1000).toFixed(1)}s at ${server}\n`);
-  await applyDir(kubeconfig, thirdPartyCrdDir);
-  await applyDir(kubeconfig, path.join(repoRoot, 'crds'));
+  try {
+    await applyDir(kubeconfig, thirdPartyCrdDir);
+    await applyDir(kubeconfig, path.join(repoRoot, 'crds'));
+  } catch (error) {
+    // The runner skips teardown when setup throws; do not leave a cluster behind.
+    await globalTeardown();
+    throw error;
+  }
   process.env.SLUICE_TEST_KUBECONFIG = kubeconfig;
   process.env.SLUICE_TEST_SERVER = server;
   process.env.SLUICE_TEST_CLUSTER_DIR = clusterDir;
