@@ -13,6 +13,7 @@ install_debian_packages() {
   local missing=()
   command -v git >/dev/null || missing+=(git)
   command -v prometheus >/dev/null || missing+=(prometheus)
+  command -v htpasswd >/dev/null || missing+=(apache2-utils)  # bcrypt for Prometheus basic auth in tests
   command -v curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"

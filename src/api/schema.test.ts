@@ -4,7 +4,6 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { load } from 'js-yaml';
 import { ErrorCodes, SluiceError } from '../errors.ts';
-import type { KubeObject as KubeLayerObject } from '../kube/types.ts';
 import { CRD_DIR, applyDefaults, assertValid, crossFieldRules, validateObject } from './schema.ts';
 import {
   API_GROUP,
@@ -25,10 +24,11 @@ import {
   WebhookTypes,
   type SluiceKind,
   type SluiceObject,
+  type KubeObject,
 } from './types.ts';
 
 // Compile-time check: every sluice object can be handed to the kube layer as it is.
-const _kubeCompatible = (obj: SluiceObject): KubeLayerObject => obj;
+const _kubeCompatible = (obj: SluiceObject): KubeObject => obj;
 
 type Json = Record<string, unknown>;
 

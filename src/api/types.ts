@@ -37,43 +37,11 @@ export function isSluiceKind(kind: unknown): kind is SluiceKind {
 }
 
 // ---------------------------------------------------------------------------
-// Kubernetes basics shared by every module. They are structurally compatible
-// with src/kube/types.ts (checked in schema.test.ts), so a Canary can be handed
-// to the kube layer as it is.
+// Kubernetes basics shared by every module live in the kube layer.
 
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
+import type { KubeObject } from '../kube/types.ts';
 
-export interface ObjectMeta {
-  name: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  managedFields?: unknown[];
-}
-
-/** Any Kubernetes object; sluice kinds narrow apiVersion and kind. */
-export interface KubeObject<Kind extends string = string> {
-  apiVersion: string;
-  kind: Kind;
-  metadata: ObjectMeta;
-  /** spec, status, data, ...: each kind declares its own. */
-  [field: string]: unknown;
-}
+export type { KubeObject, ObjectMeta, OwnerReference } from '../kube/types.ts';
 
 /** A reference by name to an object in the same namespace (a Secret, an AlertProvider). */
 export interface LocalObjectReference {

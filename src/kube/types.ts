@@ -2,6 +2,7 @@
 
 export interface ObjectMeta {
   name: string;
+  generateName?: string | undefined;
   namespace?: string | undefined;
   uid?: string | undefined;
   generation?: number | undefined;
@@ -24,10 +25,10 @@ export interface OwnerReference {
   blockOwnerDeletion?: boolean | undefined;
 }
 
-/** Any Kubernetes object; kind-specific modules narrow spec and status. */
-export interface KubeObject {
+/** Any Kubernetes object; kind-specific modules narrow kind, spec and status. */
+export interface KubeObject<Kind extends string = string> {
   apiVersion: string;
-  kind: string;
+  kind: Kind;
   metadata: ObjectMeta;
   [field: string]: unknown;
 }

@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCodes, SluiceError } from './errors.ts';
+import { parseConfig } from './config.ts';
+
+test('defaults', () => {
+  const config = parseConfig([], {});
+  assert.deepEqual(config, {
+    kubeconfig: undefined, context: undefined, namespaces: [], logLevel: 'info', healthPort: 8080,
+    healthAddress: '0.0.0.0', concurrency: 4, leaderElect: false, leaseNamespace: 'sluice-system', leaseName: 'sluice-controller',
+  });
+});
+
+test('flags win over environment, environment over defaults', () => {
+  const env = { KUBECONFIG: '/env/kc', SLUICE_NAMESPACES: 'a, b', SLUICE_CONCURRENCY: '8', SLUICE_LEADER_ELECT: 'yes' };
+  const config = parseConfig(['--kubeconfig', '/flag/kc', '--log-level=debug'], env);
+  assert.equal(config.kubeconfig, '/flag/kc');
+  assert.deepEqual(config.namespaces, ['a', 'b']);
+  assert.equal(config.concurrency, 8);
+  assert.equal(config.leaderElect, true);
+  assert.equal(config.logLevel, 'debug');
+});
+
+test('bad settings are ConfigInvalid errors naming the setting', () => {
+  const cases: [string[], RegExp][] = [
+    [['--concurrency', '0'], /--concurrency must be an integer from 1 to 256, got "0"/],
+    [['--health-port', 'http'], /--health-port must be an integer/],
+    [['--log-level', 'loud'], /--log-level must be one of/],
+    [['--leader-elect', 'maybe'], /--leader-elect must be true or false/],
+    [['--namespaces', 'Prod_1'], /"Prod_1" is not a valid namespace name/],
+    [['--nonsense'], /Unknown option '--nonsense'/],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseConfig(argv, {}), (error: unknown) =>
+      error instanceof SluiceError && error.code === ErrorCodes.ConfigInvalid && message.test(error.message), argv.join(' '));
+  }
+});

@@ -1,0 +1,92 @@
+// Controller configuration from flags, then environment, then defaults.
+import { parseArgs } from 'node:util';
+import type { LevelWithSilent } from 'pino';
+import { ErrorCodes, SluiceError } from './errors.ts';
+
+export interface ControllerConfig {
+  kubeconfig: string | undefined;
+  context: string | undefined;
+  /** Namespaces to watch; empty means all. */
+  namespaces: string[];
+  logLevel: LevelWithSilent;
+  /** Port of the health (/healthz, /readyz) and metrics server; 0 picks a free port. */
+  healthPort: number;
+  healthAddress: string;
+  /** Reconciles running at once per controller. */
+  concurrency: number;
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+}
+
+export const configUsage = `usage: sluice-controller [flags]
+
+flags (each also read from the environment variable shown):
+  --kubeconfig PATH        kubeconfig to use; default in-cluster, then $KUBECONFIG   (KUBECONFIG)
+  --context NAME           kubeconfig context                                       (SLUICE_CONTEXT)
+  --namespaces A,B         namespaces to watch; default all                         (SLUICE_NAMESPACES)
+  --log-level LEVEL        trace|debug|info|warn|error|fatal|silent; default info    (SLUICE_LOG_LEVEL)
+  --health-port N          port for /healthz, /readyz and /metrics; default 8080    (SLUICE_HEALTH_PORT)
+  --health-address ADDR    address to bind; default 0.0.0.0                          (SLUICE_HEALTH_ADDRESS)
+  --concurrency N          reconciles at once per controller; default 4             (SLUICE_CONCURRENCY)
+  --leader-elect BOOL      run leader election; default false                       (SLUICE_LEADER_ELECT)
+  --lease-namespace NS     namespace of the leader Lease; default sluice-system      (SLUICE_LEASE_NAMESPACE)
+  --lease-name NAME        name of the leader Lease; default sluice-controller       (SLUICE_LEASE_NAME)
+`;
+
+const logLevels: readonly LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function invalid(message: string): SluiceError {
+  return new SluiceError(ErrorCodes.ConfigInvalid, message, { hint: 'run with --help for the list of flags' });
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw invalid(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  return value;
+}
+
+function boolean(name: string, raw: string): boolean {
+  if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+  throw invalid(`--${name} must be true or false, got "${raw}"`);
+}
+
+/** Parses flags and environment; throws SluiceError(ConfigInvalid) naming the bad setting. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        kubeconfig: { type: 'string' }, context: { type: 'string' }, namespaces: { type: 'string' },
+        'log-level': { type: 'string' }, 'health-port': { type: 'string' }, 'health-address': { type: 'string' },
+        concurrency: { type: 'string' }, 'leader-elect': { type: 'string' },
+        'lease-namespace': { type: 'string' }, 'lease-name': { type: 'string' },
+      },
+    }).values;
+  } catch (error) {
+    throw invalid((error as Error).message);
+  }
+  const pick = (flag: keyof typeof parsed, variable: string): string | undefined => parsed[flag] ?? env[variable];
+
+  const logLevel = pick('log-level', 'SLUICE_LOG_LEVEL') ?? 'info';
+  if (!logLevels.includes(logLevel as LevelWithSilent)) throw invalid(`--log-level must be one of ${logLevels.join(', ')}, got "${logLevel}"`);
+  const namespaces = (pick('namespaces', 'SLUICE_NAMESPACES') ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  for (const namespace of namespaces) {
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw invalid(`--namespaces: "${namespace}" is not a valid namespace name`);
+  }
+  return {
+    kubeconfig: pick('kubeconfig', 'KUBECONFIG') || undefined,
+    context: pick('context', 'SLUICE_CONTEXT') || undefined,
+    namespaces,
+    logLevel: logLevel as LevelWithSilent,
+    healthPort: integer('health-port', pick('health-port', 'SLUICE_HEALTH_PORT') ?? '8080', 0, 65535),
+    healthAddress: pick('health-address', 'SLUICE_HEALTH_ADDRESS') ?? '0.0.0.0',
+    concurrency: integer('concurrency', pick('concurrency', 'SLUICE_CONCURRENCY') ?? '4', 1, 256),
+    leaderElect: boolean('leader-elect', pick('leader-elect', 'SLUICE_LEADER_ELECT') ?? 'false'),
+    leaseNamespace: pick('lease-namespace', 'SLUICE_LEASE_NAMESPACE') ?? 'sluice-system',
+    leaseName: pick('lease-name', 'SLUICE_LEASE_NAME') ?? 'sluice-controller',
+  };
+}
