@@ -1,0 +1,32 @@
+// The registry of controllers main.ts starts. A new controller is one line here.
+import type { Logger } from 'pino';
+import type { ControllerConfig } from './config.ts';
+import type { KubeClient } from './kube/client.ts';
+import type { EventRecorder } from './kube/events.ts';
+import { ArtifactStore } from './gitops/source/artifact.ts';
+
+/** What every controller factory gets. */
+export interface ControllerDeps {
+  config: ControllerConfig;
+  client: KubeClient;
+  events: EventRecorder;
+  logger: Logger;
+  artifacts: ArtifactStore;
+}
+
+/** A started piece of the controller process. */
+export interface RunningController {
+  name: string;
+  hasSynced(): boolean;
+  start(): void | Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type ControllerFactory = (deps: ControllerDeps) => RunningController;
+
+export const controllerFactories: readonly ControllerFactory[] = [
+];
+
+export function createDeps(base: Omit<ControllerDeps, 'artifacts'>): ControllerDeps {
+  return { ...base, artifacts: new ArtifactStore() };
+}

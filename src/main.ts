@@ -1,0 +1,97 @@
+// Controller entry point: config → client → CRD check → controllers → health server.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { API_GROUP_VERSION, SLUICE_KINDS } from './api/types.ts';
+import { configUsage, parseConfig, type ControllerConfig } from './config.ts';
+import { controllerFactories, createDeps, type RunningController } from './controllers.ts';
+import { ErrorCodes, SluiceError, isSluiceError, toSluiceError } from './errors.ts';
+import { KubeClient } from './kube/client.ts';
+import { EventRecorder } from './kube/events.ts';
+import { createLogger, type Logger } from './log.ts';
+import { startHealthServer, type HealthServer } from './runtime/health.ts';
+import { onShutdownSignal } from './runtime/shutdown.ts';
+
+export interface ControllerProcess {
+  health: HealthServer;
+  controllers: RunningController[];
+  stop(): Promise<void>;
+}
+
+/** Waits until the API server answers and serves every sluice kind. */
+async function checkCrdsInstalled(client: KubeClient, log: Logger, signal?: AbortSignal): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for (const kind of SLUICE_KINDS) await client.resourceFor(API_GROUP_VERSION, kind);
+      return;
+    } catch (error) {
+      if (isSluiceError(error, ErrorCodes.KubeUnknownKind)) {
+        throw new SluiceError(ErrorCodes.ConfigInvalid, `sluice's CRDs are not installed: ${error.message}`, {
+          hint: 'install them with `kubectl apply --server-side -f crds/` (or the Helm chart) and start again',
+        });
+      }
+      const mapped = toSluiceError(error);
+      if (!mapped.retryable) throw mapped;
+      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+      log.warn({ code: mapped.code, err: mapped.message, retryInMs: delay }, 'API server not reachable yet');
+      await sleep(delay, undefined, { signal });
+    }
+  }
+}
+
+export async function startControllerProcess(config: ControllerConfig, log: Logger): Promise<ControllerProcess> {
+  if (config.leaderElect) {
+    throw new SluiceError(ErrorCodes.ConfigInvalid, 'leader election is not available in this version', {
+      hint: 'run a single replica with --leader-elect=false',
+    });
+  }
+  const client = KubeClient.connect({ kubeconfig: config.kubeconfig, context: config.context });
+  log.info({ server: client.rest.connection.server, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'starting sluice');
+  await checkCrdsInstalled(client, log);
+  const deps = createDeps({ config, client, logger: log, events: new EventRecorder(client, { logger: log }) });
+  const controllers = controllerFactories.map((factory) => factory(deps));
+  const health = await startHealthServer({ port: config.healthPort, address: config.healthAddress });
+  health.addReadinessCheck('caches', () => {
+    const waiting = controllers.filter((c) => !c.hasSynced()).map((c) => c.name);
+    return { ok: waiting.length === 0, message: `caches not synced: ${waiting.join(', ')}` };
+  });
+  for (const controller of controllers) await controller.start();
+  log.info({ healthPort: health.port, controllers: controllers.map((c) => c.name) }, 'sluice started');
+  return {
+    health,
+    controllers,
+    async stop() {
+      health.markShuttingDown();
+      await Promise.all(controllers.map((c) => c.stop()));
+      await health.close();
+      client.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    process.stdout.write(configUsage);
+    return;
+  }
+  let config: ControllerConfig;
+  try {
+    config = parseConfig(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`sluice: ${toSluiceError(error).describe()}\n`);
+    process.exit(2);
+  }
+  const log = createLogger({ level: config.logLevel });
+  try {
+    const running = await startControllerProcess(config, log);
+    onShutdownSignal(async () => {
+      log.info('shutting down: finishing in-flight reconciles');
+      await running.stop();
+      log.info('stopped');
+    }, { logger: log });
+  } catch (error) {
+    const mapped = toSluiceError(error);
+    log.fatal({ code: mapped.code, err: mapped.message, hint: mapped.hint }, 'sluice could not start');
+    process.exit(1);
+  }
+}
+
+if (import.meta.main) await main();
