@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', '.cache/', 'tools/', 'charts/'] },
+  { ignores: ['node_modules/', '.tools/', '.cache/', 'tools/', 'charts/', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
