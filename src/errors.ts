@@ -40,6 +40,14 @@ export const ErrorCodes = {
   // Notifications
   NotificationDispatchFailed: 'NOTIFICATION_DISPATCH_FAILED',
   Internal: 'INTERNAL',
+  // Metrics (canary analysis)
+  PrometheusAuthFailed: 'PROMETHEUS_AUTH_FAILED',
+  MetricResultInvalid: 'METRIC_RESULT_INVALID',
+  // Git sources and receivers (issue 4)
+  GitRepositoryNotFound: 'GIT_REPOSITORY_NOT_FOUND',
+  GitProtocolError: 'GIT_PROTOCOL_ERROR',
+  SecretNotFound: 'SECRET_NOT_FOUND',
+  SecretInvalid: 'SECRET_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
