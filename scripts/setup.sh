@@ -92,4 +92,5 @@ command -v go >/dev/null || { log "Go is required (expected at /usr/local/go/bin
 install_node
 install_npm_dependencies
 build_go_tool tools/localcluster localcluster
+build_go_tool tools/kustomize kustomize  # Sync builds kustomization.yaml directories with it
 extract_third_party_crds
