@@ -1,5 +1,6 @@
 // What a GitRepository hands to the Syncs that use it: one revision's files.
 // The source controller writes artifacts; Sync controllers only read them.
+import { createHash } from 'node:crypto';
 
 export interface Artifact {
   /** Flux-style revision, e.g. "main@sha1:<40 hex>". */
@@ -41,4 +42,22 @@ export class ArtifactStore {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+}
+
+/**
+ * The digest of a file tree, "sha256:<hex>": SHA-256 over every file in
+ * byte order of its UTF-8 path, each as path, NUL, decimal length, NUL,
+ * contents. The length framing makes it unambiguous: no two different trees
+ * hash the same input. Independent of Map order.
+ */
+export function artifactDigest(files: ReadonlyMap<string, Uint8Array>): string {
+  const entries = [...files].map(([path, content]) => ({ path: Buffer.from(path, 'utf8'), content }));
+  entries.sort((a, b) => Buffer.compare(a.path, b.path));
+  const hash = createHash('sha256');
+  for (const { path, content } of entries) {
+    hash.update(path);
+    hash.update(`\0${content.byteLength}\0`);
+    hash.update(content);
+  }
+  return `sha256:${hash.digest('hex')}`;
 }
