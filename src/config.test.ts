@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import os from 'node:os';
+import path from 'node:path';
 import { ErrorCodes, SluiceError } from './errors.ts';
 import { parseConfig } from './config.ts';
 
@@ -8,6 +10,7 @@ test('defaults', () => {
   assert.deepEqual(config, {
     kubeconfig: undefined, context: undefined, namespaces: [], logLevel: 'info', healthPort: 8080,
     healthAddress: '0.0.0.0', concurrency: 4, leaderElect: false, leaseNamespace: 'sluice-system', leaseName: 'sluice-controller',
+    receiverPort: 9292, gitCacheDir: path.join(os.tmpdir(), 'sluice-git-cache'), gitMaxSizeBytes: 64 * 1024 * 1024,
   });
 });
 
@@ -29,9 +32,18 @@ test('bad settings are ConfigInvalid errors naming the setting', () => {
     [['--leader-elect', 'maybe'], /--leader-elect must be true or false/],
     [['--namespaces', 'Prod_1'], /"Prod_1" is not a valid namespace name/],
     [['--nonsense'], /Unknown option '--nonsense'/],
+    [['--receiver-port', '70000'], /--receiver-port must be an integer from 0 to 65535/],
+    [['--git-max-size-bytes', '0'], /--git-max-size-bytes must be an integer from 1/],
   ];
   for (const [argv, message] of cases) {
     assert.throws(() => parseConfig(argv, {}), (error: unknown) =>
       error instanceof SluiceError && error.code === ErrorCodes.ConfigInvalid && message.test(error.message), argv.join(' '));
   }
+});
+
+test('receiver port and Git cache settings', () => {
+  const config = parseConfig(['--receiver-port=0', '--git-max-size-bytes=1024'], { SLUICE_GIT_CACHE_DIR: 'relative/cache' });
+  assert.equal(config.receiverPort, 0);
+  assert.equal(config.gitMaxSizeBytes, 1024);
+  assert.equal(config.gitCacheDir, path.resolve('relative/cache'));
 });

@@ -1,4 +1,6 @@
 // Controller configuration from flags, then environment, then defaults.
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { ErrorCodes, SluiceError } from './errors.ts';
@@ -17,6 +19,12 @@ export interface ControllerConfig {
   leaderElect: boolean;
   leaseNamespace: string;
   leaseName: string;
+  /** Port of the webhook receiver (Receiver objects' /hook/... paths), bound on healthAddress; 0 picks a free port. */
+  receiverPort: number;
+  /** Directory for the shared on-disk Git object cache of GitRepositories. */
+  gitCacheDir: string;
+  /** Size limit of a GitRepository fetch and artifact when spec.maxSizeBytes is not set. */
+  gitMaxSizeBytes: number;
 }
 
 export const configUsage = `usage: sluice-controller [flags]
@@ -32,6 +40,11 @@ flags (each also read from the environment variable shown):
   --leader-elect BOOL      run leader election; default false                       (SLUICE_LEADER_ELECT)
   --lease-namespace NS     namespace of the leader Lease; default sluice-system      (SLUICE_LEASE_NAMESPACE)
   --lease-name NAME        name of the leader Lease; default sluice-controller       (SLUICE_LEASE_NAME)
+  --receiver-port N        port for Receiver webhooks (/hook/...), on --health-address;
+                           default 9292                                             (SLUICE_RECEIVER_PORT)
+  --git-cache-dir DIR      on-disk Git object cache; default $TMPDIR/sluice-git-cache (SLUICE_GIT_CACHE_DIR)
+  --git-max-size-bytes N   default size limit of a Git fetch and artifact;
+                           default 67108864 (64 MiB)                                (SLUICE_GIT_MAX_SIZE_BYTES)
 `;
 
 const logLevels: readonly LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -64,6 +77,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'log-level': { type: 'string' }, 'health-port': { type: 'string' }, 'health-address': { type: 'string' },
         concurrency: { type: 'string' }, 'leader-elect': { type: 'string' },
         'lease-namespace': { type: 'string' }, 'lease-name': { type: 'string' },
+        'receiver-port': { type: 'string' }, 'git-cache-dir': { type: 'string' }, 'git-max-size-bytes': { type: 'string' },
       },
     }).values;
   } catch (error) {
@@ -88,5 +102,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     leaderElect: boolean('leader-elect', pick('leader-elect', 'SLUICE_LEADER_ELECT') ?? 'false'),
     leaseNamespace: pick('lease-namespace', 'SLUICE_LEASE_NAMESPACE') ?? 'sluice-system',
     leaseName: pick('lease-name', 'SLUICE_LEASE_NAME') ?? 'sluice-controller',
+    receiverPort: integer('receiver-port', pick('receiver-port', 'SLUICE_RECEIVER_PORT') ?? '9292', 0, 65535),
+    gitCacheDir: path.resolve(pick('git-cache-dir', 'SLUICE_GIT_CACHE_DIR') || path.join(os.tmpdir(), 'sluice-git-cache')),
+    gitMaxSizeBytes: integer('git-max-size-bytes', pick('git-max-size-bytes', 'SLUICE_GIT_MAX_SIZE_BYTES') ?? String(64 * 1024 * 1024), 1, Number.MAX_SAFE_INTEGER),
   };
 }

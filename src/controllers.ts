@@ -4,6 +4,10 @@ import type { ControllerConfig } from './config.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { EventRecorder } from './kube/events.ts';
 import { ArtifactStore } from './gitops/source/artifact.ts';
+import { createGitRepositoryController } from './gitops/source/controller.ts';
+import { createReceiverController } from './gitops/receiver/controller.ts';
+import { createSyncController } from './gitops/sync/controller.ts';
+import { createCanaryController } from './canary/controller.ts';
 
 /** What every controller factory gets. */
 export interface ControllerDeps {
@@ -25,6 +29,10 @@ export interface RunningController {
 export type ControllerFactory = (deps: ControllerDeps) => RunningController;
 
 export const controllerFactories: readonly ControllerFactory[] = [
+  createGitRepositoryController,
+  createReceiverController,
+  createSyncController,
+  createCanaryController,
 ];
 
 export function createDeps(base: Omit<ControllerDeps, 'artifacts'>): ControllerDeps {

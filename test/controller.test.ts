@@ -79,7 +79,7 @@ describe('controller process', () => {
   test('becomes ready after its caches sync and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [path.join(repoRoot, 'src/main.ts'), `--kubeconfig=${testCluster().kubeconfig}`,
-      `--health-port=${port}`, '--health-address=127.0.0.1', '--log-level=info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      `--health-port=${port}`, '--receiver-port=0', '--health-address=127.0.0.1', '--log-level=info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => { output += chunk; });
