@@ -7,7 +7,6 @@ import { ArtifactStore } from './gitops/source/artifact.ts';
 import { createGitRepositoryController } from './gitops/source/controller.ts';
 import { createReceiverController } from './gitops/receiver/controller.ts';
 import { createSyncController } from './gitops/sync/controller.ts';
-import { createCanaryController } from './canary/controller.ts';
 
 /** What every controller factory gets. */
 export interface ControllerDeps {
@@ -32,7 +31,6 @@ export const controllerFactories: readonly ControllerFactory[] = [
   createGitRepositoryController,
   createReceiverController,
   createSyncController,
-  createCanaryController,
 ];
 
 export function createDeps(base: Omit<ControllerDeps, 'artifacts'>): ControllerDeps {
