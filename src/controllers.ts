@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { ControllerConfig } from './config.ts';
 import type { KubeClient } from './kube/client.ts';
 import type { EventRecorder } from './kube/events.ts';
+import type { Notifier } from './notify/event.ts';
+import { recorderNotifier } from './notify/recorder-notifier.ts';
 import { ArtifactStore } from './gitops/source/artifact.ts';
 import { createGitRepositoryController } from './gitops/source/controller.ts';
 import { createReceiverController } from './gitops/receiver/controller.ts';
@@ -15,6 +17,8 @@ export interface ControllerDeps {
   events: EventRecorder;
   logger: Logger;
   artifacts: ArtifactStore;
+  /** Where reconcilers report every stage: a Kubernetes Event plus, where Alerts ask, chat. */
+  notifier: Notifier;
 }
 
 /** A started piece of the controller process. */
@@ -33,6 +37,7 @@ export const controllerFactories: readonly ControllerFactory[] = [
   createSyncController,
 ];
 
-export function createDeps(base: Omit<ControllerDeps, 'artifacts'>): ControllerDeps {
-  return { ...base, artifacts: new ArtifactStore() };
+/** Deps with a fresh artifact store; without a notifier, stages become Kubernetes Events only. */
+export function createDeps(base: Omit<ControllerDeps, 'artifacts' | 'notifier'> & { notifier?: Notifier }): ControllerDeps {
+  return { ...base, artifacts: new ArtifactStore(), notifier: base.notifier ?? recorderNotifier(base.events) };
 }

@@ -7,6 +7,7 @@ import { ErrorCodes, SluiceError, isSluiceError, toSluiceError } from './errors.
 import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { createLogger, type Logger } from './log.ts';
+import { ClusterNotifier } from './notify/notifier.ts';
 import { startHealthServer, type HealthServer } from './runtime/health.ts';
 import { onShutdownSignal } from './runtime/shutdown.ts';
 
@@ -46,11 +47,17 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
   const client = KubeClient.connect({ kubeconfig: config.kubeconfig, context: config.context });
   log.info({ server: client.rest.connection.server, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'starting sluice');
   await checkCrdsInstalled(client, log);
-  const deps = createDeps({ config, client, logger: log, events: new EventRecorder(client, { logger: log }) });
+  const events = new EventRecorder(client, { logger: log });
+  // Alerts of one watched namespace are watched there; several namespaces need a cluster-wide watch.
+  const notifier = new ClusterNotifier({ client, logger: log, recorder: events, namespace: config.namespaces.length === 1 ? config.namespaces[0] : undefined });
+  notifier.start();
+  const deps = createDeps({ config, client, logger: log, events, notifier });
   const controllers = controllerFactories.map((factory) => factory(deps));
+  let notifierSynced = false;
+  void notifier.waitForSync().then(() => { notifierSynced = true; }, () => undefined);
   const health = await startHealthServer({ port: config.healthPort, address: config.healthAddress });
   health.addReadinessCheck('caches', () => {
-    const waiting = controllers.filter((c) => !c.hasSynced()).map((c) => c.name);
+    const waiting = [...controllers.filter((c) => !c.hasSynced()).map((c) => c.name), ...(notifierSynced ? [] : ['notifier'])];
     return { ok: waiting.length === 0, message: `caches not synced: ${waiting.join(', ')}` };
   });
   for (const controller of controllers) await controller.start();
@@ -61,6 +68,8 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
     async stop() {
       health.markShuttingDown();
       await Promise.all(controllers.map((c) => c.stop()));
+      // After the reconcilers, so their last events are still delivered.
+      await notifier.stop();
       await health.close();
       client.close();
     },

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import type { Sync, SyncSpec } from '../src/api/types.ts';
 import { parseConfig } from '../src/config.ts';
 import type { ControllerDeps } from '../src/controllers.ts';
+import { recorderNotifier } from '../src/notify/recorder-notifier.ts';
 import { ArtifactStore } from '../src/gitops/source/artifact.ts';
 import { SyncController } from '../src/gitops/sync/controller.ts';
 import { KubeClient } from '../src/kube/client.ts';
@@ -42,7 +43,8 @@ async function startHarness(namespace: string, artifacts = new ArtifactStore()):
   const rest = new CountingRestClient(connect({ kubeconfig: testCluster().kubeconfig }));
   const client = new KubeClient(rest);
   const config = { ...parseConfig([], {}), namespaces: [namespace] };
-  const deps: ControllerDeps = { config, client, logger, artifacts, events: new EventRecorder(client, { logger }) };
+  const events = new EventRecorder(client, { logger });
+  const deps: ControllerDeps = { config, client, logger, artifacts, events, notifier: recorderNotifier(events) };
   const controller = new SyncController(deps, { healthIntervalMs: 250, dependencyRequeueMs: 1_000 });
   controller.start();
   await controller.controller.waitForSync();

@@ -22,6 +22,7 @@ import { parseGoDuration } from './duration.ts';
 import { GitFetcher, validateGitUrl, type FetchOutcome } from './fetch.ts';
 import { redactUrl } from './git-errors.ts';
 import { SecretReader } from './secrets.ts';
+import { eventFor } from '../../notify/event.ts';
 
 /** Condition types of a GitRepository beyond Ready, Reconciling and Stalled. */
 export const FETCH_FAILED_CONDITION = 'FetchFailed';
@@ -205,11 +206,11 @@ export class GitRepositoryController implements RunningController {
       }, 'artifact stored');
     }
     if (isNewRevision) {
-      await this.#event(repo, 'Normal', GitRepositoryReasons.NewArtifact,
+      this.#event(repo, 'Normal', GitRepositoryReasons.NewArtifact,
         `stored artifact for revision '${artifact.revision}': ${artifact.files.size} files, ${artifact.size} bytes`);
     }
     if (wasFailing) {
-      await this.#event(repo, 'Normal', GitRepositoryReasons.FetchRecovered, `fetching ${redactUrl(spec.url)} works again; serving revision '${artifact.revision}'`);
+      this.#event(repo, 'Normal', GitRepositoryReasons.FetchRecovered, `fetching ${redactUrl(spec.url)} works again; serving revision '${artifact.revision}'`);
     }
     return { requeueAfterMs: intervalMs };
   }
@@ -228,7 +229,7 @@ export class GitRepositoryController implements RunningController {
     const retryInMs = Math.round(Math.min(this.#backoff.when(key), intervalMs));
     log.warn({ code: error.code, err: error.message, retryInMs, serving }, 'fetch failed; retrying with backoff');
     // One Event per distinct failure, not one per retry.
-    if (previous?.status !== 'True' || previous.message !== message) await this.#event(repo, 'Warning', reason, message);
+    if (previous?.status !== 'True' || previous.message !== message) this.#event(repo, 'Warning', reason, message);
     return { requeueAfterMs: retryInMs };
   }
 
@@ -241,7 +242,7 @@ export class GitRepositoryController implements RunningController {
     conditions = conditions.filter((c) => c.type === 'Ready' || c.type === 'Stalled');
     await this.#writeStatus(repo, base, { ...base, conditions: ordered(conditions), observedGeneration: generation, ...this.#handledRequest(repo) });
     log.warn({ code: error.code, err: error.message }, 'stalled until the spec or the Secret changes');
-    if (before?.status !== 'True' || before.message !== message) await this.#event(repo, 'Warning', reason, message);
+    if (before?.status !== 'True' || before.message !== message) this.#event(repo, 'Warning', reason, message);
   }
 
   async #markReconciling(repo: GitRepository, base: GitRepositoryStatus, message: string): Promise<void> {
@@ -284,11 +285,8 @@ export class GitRepositoryController implements RunningController {
     this.#written.set(key, remembered);
   }
 
-  async #event(repo: GitRepository, type: 'Normal' | 'Warning', reason: string, note: string): Promise<void> {
-    await this.#deps.events.record({
-      regarding: { apiVersion: API_GROUP_VERSION, kind: Kinds.GitRepository, namespace: repo.metadata.namespace, name: repo.metadata.name, uid: repo.metadata.uid },
-      type, reason, action: 'Fetch', note,
-    });
+  #event(repo: GitRepository, type: 'Normal' | 'Warning', reason: string, note: string): void {
+    this.#deps.notifier.emit({ ...eventFor(repo, reason, note, { severity: type === 'Normal' ? 'info' : 'error' }), action: 'Fetch' });
   }
 
   #forget(key: string): void {

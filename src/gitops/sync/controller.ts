@@ -25,6 +25,7 @@ import { autoscaledIds, type SyncOwner } from './ownership.ts';
 import { describeProblem, type ManifestProblem, type RenderResult } from './parse.ts';
 import { planObjects, type DesiredObject } from './plan.ts';
 import { pruneEntries } from './prune.ts';
+import { eventFor } from '../../notify/event.ts';
 
 /** Event reasons, stable for the notifier to route on. */
 export const SyncEventReasons = {
@@ -303,7 +304,7 @@ export class SyncController implements RunningController {
       const afterApply: SyncStatus = { ...attempted, inventory: { entries: inventory } };
       // Same revision and spec as the last success: whatever had to be written was drift.
       const drift = status.lastAppliedRevision === revision && status.observedGeneration === sync.metadata.generation;
-      await this.#recordChanges(sync, revision, changes, drift);
+      this.#recordChanges(sync, revision, changes, drift);
 
       const healthRefs = this.#healthRefs(sync, plan.objects, namespace);
       if (healthRefs.problems.length > 0) {
@@ -415,23 +416,20 @@ export class SyncController implements RunningController {
     return { refs, problems };
   }
 
-  async #recordChanges(sync: Sync, revision: string, changes: readonly Change[], drift: boolean): Promise<void> {
+  #recordChanges(sync: Sync, revision: string, changes: readonly Change[], drift: boolean): void {
     const written = changes.filter((c) => c.action !== 'unchanged' && c.action !== 'pruned');
     const pruned = changes.filter((c) => c.action === 'pruned');
     if (written.length > 0) {
       const reason = drift ? SyncEventReasons.DriftCorrected : SyncEventReasons.Applied;
-      await this.#event(sync, 'Normal', reason, `revision ${revision}\n${written.map(changeLine).join('\n')}`);
+      this.#event(sync, 'Normal', reason, `revision ${revision}\n${written.map(changeLine).join('\n')}`);
     }
     if (pruned.length > 0) {
-      await this.#event(sync, 'Normal', SyncEventReasons.Pruned, `revision ${revision}\n${pruned.map(changeLine).join('\n')}`);
+      this.#event(sync, 'Normal', SyncEventReasons.Pruned, `revision ${revision}\n${pruned.map(changeLine).join('\n')}`);
     }
   }
 
-  async #event(sync: Sync, type: EventType, reason: string, note: string): Promise<void> {
-    await this.#deps.events.record({
-      regarding: { apiVersion: sync.apiVersion, kind: sync.kind, name: sync.metadata.name, namespace: sync.metadata.namespace, uid: sync.metadata.uid },
-      type, reason, action: 'Sync', note,
-    });
+  #event(sync: Sync, type: EventType, reason: string, note: string): void {
+    this.#deps.notifier.emit({ ...eventFor(sync, reason, note, { severity: type === 'Normal' ? 'info' : 'error' }), action: 'Sync' });
   }
 
   async #fail(sync: Sync, status: SyncStatus, reason: string, message: string, context: {
@@ -446,7 +444,7 @@ export class SyncController implements RunningController {
       const first = context.problems && context.problems.length > 0
         ? context.problems.slice(0, 5).map((p) => describeProblem(p)).join('\n') + (context.problems.length > 5 ? `\n(${context.problems.length - 5} more)` : '')
         : message;
-      await this.#event(sync, 'Warning', eventReason, `revision ${revision}\n${first}`);
+      this.#event(sync, 'Warning', eventReason, `revision ${revision}\n${first}`);
     }
     this.#summaries.set(objectKey(sync.metadata), {
       revision, outcome: 'failed', changes: [...(context.changes ?? [])], problems: [...(context.problems ?? [])], durationMs: Date.now() - context.started,
