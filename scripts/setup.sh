@@ -93,4 +93,5 @@ install_node
 install_npm_dependencies
 build_go_tool tools/localcluster localcluster
 build_go_tool tools/kustomize kustomize  # Sync builds kustomization.yaml directories with it
+build_go_tool tools/helm helm  # the chart tests render and lint charts/sluice with it
 extract_third_party_crds

@@ -10,6 +10,7 @@ test('defaults', () => {
   assert.deepEqual(config, {
     kubeconfig: undefined, context: undefined, namespaces: [], logLevel: 'info', healthPort: 8080,
     healthAddress: '0.0.0.0', concurrency: 4, leaderElect: false, leaseNamespace: 'sluice-system', leaseName: 'sluice-controller',
+    leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000,
     receiverPort: 9292, gitCacheDir: path.join(os.tmpdir(), 'sluice-git-cache'), gitMaxSizeBytes: 64 * 1024 * 1024,
   });
 });
@@ -34,6 +35,7 @@ test('bad settings are ConfigInvalid errors naming the setting', () => {
     [['--nonsense'], /Unknown option '--nonsense'/],
     [['--receiver-port', '70000'], /--receiver-port must be an integer from 0 to 65535/],
     [['--git-max-size-bytes', '0'], /--git-max-size-bytes must be an integer from 1/],
+    [['--lease-duration', '15'], /--lease-duration must be a duration such as 500ms, 15s or 1m, got "15"/],
   ];
   for (const [argv, message] of cases) {
     assert.throws(() => parseConfig(argv, {}), (error: unknown) =>
@@ -46,4 +48,11 @@ test('receiver port and Git cache settings', () => {
   assert.equal(config.receiverPort, 0);
   assert.equal(config.gitMaxSizeBytes, 1024);
   assert.equal(config.gitCacheDir, path.resolve('relative/cache'));
+});
+
+test('leader election timings', () => {
+  const config = parseConfig(['--lease-duration=4s', '--renew-deadline=2500ms'], { SLUICE_RETRY_PERIOD: '0.5s' });
+  assert.equal(config.leaseDurationMs, 4_000);
+  assert.equal(config.renewDeadlineMs, 2_500);
+  assert.equal(config.retryPeriodMs, 500);
 });

@@ -19,6 +19,10 @@ export interface ControllerConfig {
   leaderElect: boolean;
   leaseNamespace: string;
   leaseName: string;
+  /** Leader election timings (client-go's LeaseDuration, RenewDeadline, RetryPeriod), in ms. */
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
   /** Port of the webhook receiver (Receiver objects' /hook/... paths), bound on healthAddress; 0 picks a free port. */
   receiverPort: number;
   /** Directory for the shared on-disk Git object cache of GitRepositories. */
@@ -40,6 +44,11 @@ flags (each also read from the environment variable shown):
   --leader-elect BOOL      run leader election; default false                       (SLUICE_LEADER_ELECT)
   --lease-namespace NS     namespace of the leader Lease; default sluice-system      (SLUICE_LEASE_NAMESPACE)
   --lease-name NAME        name of the leader Lease; default sluice-controller       (SLUICE_LEASE_NAME)
+  --lease-duration D       how long a standby waits before taking over an unrenewed
+                           Lease; default 15s                                       (SLUICE_LEASE_DURATION)
+  --renew-deadline D       how long the leader retries renewing before it steps
+                           down; shorter than --lease-duration; default 10s         (SLUICE_RENEW_DEADLINE)
+  --retry-period D         time between acquire/renew attempts; default 2s          (SLUICE_RETRY_PERIOD)
   --receiver-port N        port for Receiver webhooks (/hook/...), on --health-address;
                            default 9292                                             (SLUICE_RECEIVER_PORT)
   --git-cache-dir DIR      on-disk Git object cache; default $TMPDIR/sluice-git-cache (SLUICE_GIT_CACHE_DIR)
@@ -57,6 +66,14 @@ function integer(name: string, raw: string, min: number, max: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) throw invalid(`--${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   return value;
+}
+
+function duration(name: string, raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(raw);
+  if (!match) throw invalid(`--${name} must be a duration such as 500ms, 15s or 1m, got "${raw}"`);
+  const ms = Math.round(Number(match[1]) * (match[2] === 'ms' ? 1 : match[2] === 's' ? 1_000 : 60_000));
+  if (ms <= 0) throw invalid(`--${name} must be longer than 0, got "${raw}"`);
+  return ms;
 }
 
 function boolean(name: string, raw: string): boolean {
@@ -77,6 +94,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'log-level': { type: 'string' }, 'health-port': { type: 'string' }, 'health-address': { type: 'string' },
         concurrency: { type: 'string' }, 'leader-elect': { type: 'string' },
         'lease-namespace': { type: 'string' }, 'lease-name': { type: 'string' },
+        'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
         'receiver-port': { type: 'string' }, 'git-cache-dir': { type: 'string' }, 'git-max-size-bytes': { type: 'string' },
       },
     }).values;
@@ -102,6 +120,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     leaderElect: boolean('leader-elect', pick('leader-elect', 'SLUICE_LEADER_ELECT') ?? 'false'),
     leaseNamespace: pick('lease-namespace', 'SLUICE_LEASE_NAMESPACE') ?? 'sluice-system',
     leaseName: pick('lease-name', 'SLUICE_LEASE_NAME') ?? 'sluice-controller',
+    leaseDurationMs: duration('lease-duration', pick('lease-duration', 'SLUICE_LEASE_DURATION') ?? '15s'),
+    renewDeadlineMs: duration('renew-deadline', pick('renew-deadline', 'SLUICE_RENEW_DEADLINE') ?? '10s'),
+    retryPeriodMs: duration('retry-period', pick('retry-period', 'SLUICE_RETRY_PERIOD') ?? '2s'),
     receiverPort: integer('receiver-port', pick('receiver-port', 'SLUICE_RECEIVER_PORT') ?? '9292', 0, 65535),
     gitCacheDir: path.resolve(pick('git-cache-dir', 'SLUICE_GIT_CACHE_DIR') || path.join(os.tmpdir(), 'sluice-git-cache')),
     gitMaxSizeBytes: integer('git-max-size-bytes', pick('git-max-size-bytes', 'SLUICE_GIT_MAX_SIZE_BYTES') ?? String(64 * 1024 * 1024), 1, Number.MAX_SAFE_INTEGER),

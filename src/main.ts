@@ -8,12 +8,20 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { createLogger, type Logger } from './log.ts';
 import { ClusterNotifier } from './notify/notifier.ts';
+import { analysisMetrics } from './canary/analysis/metrics.ts';
 import { startHealthServer, type HealthServer } from './runtime/health.ts';
+import { LeaderElector } from './runtime/leader.ts';
+import { ControllerMetrics, familiesOf, queueOf } from './runtime/metrics.ts';
 import { onShutdownSignal } from './runtime/shutdown.ts';
 
 export interface ControllerProcess {
   health: HealthServer;
   controllers: RunningController[];
+  metrics: ControllerMetrics;
+  /** Present with --leader-elect. */
+  elector: LeaderElector | undefined;
+  /** Resolves with the reason when this replica loses leadership; no new reconcile starts after it. Never resolves without --leader-elect. */
+  leadershipLost: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -39,11 +47,6 @@ async function checkCrdsInstalled(client: KubeClient, log: Logger, signal?: Abor
 }
 
 export async function startControllerProcess(config: ControllerConfig, log: Logger): Promise<ControllerProcess> {
-  if (config.leaderElect) {
-    throw new SluiceError(ErrorCodes.ConfigInvalid, 'leader election is not available in this version', {
-      hint: 'run a single replica with --leader-elect=false',
-    });
-  }
   const client = KubeClient.connect({ kubeconfig: config.kubeconfig, context: config.context });
   log.info({ server: client.rest.connection.server, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'starting sluice');
   await checkCrdsInstalled(client, log);
@@ -56,18 +59,65 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
   let notifierSynced = false;
   void notifier.waitForSync().then(() => { notifierSynced = true; }, () => undefined);
   const health = await startHealthServer({ port: config.healthPort, address: config.healthAddress });
+  const metrics = new ControllerMetrics();
+  for (const controller of controllers) {
+    const queue = queueOf(controller);
+    if (queue) metrics.watchQueue(controller.name, queue);
+  }
+  metrics.addSnapshot(() => familiesOf(notifier.metrics.snapshot()));
+  metrics.addSnapshot(() => analysisMetrics.snapshot());
+  health.addRoute('/metrics', async (res) => {
+    const body = await metrics.render();
+    res.writeHead(200, { 'Content-Type': metrics.contentType }).end(body);
+  });
+  // With leader election only the leader starts the controllers (informers and
+  // reconcilers); a standby is ready while it can watch the Lease.
+  let controllersStarted = false;
   health.addReadinessCheck('caches', () => {
-    const waiting = [...controllers.filter((c) => !c.hasSynced()).map((c) => c.name), ...(notifierSynced ? [] : ['notifier'])];
+    const waiting = [...controllers.filter((c) => controllersStarted && !c.hasSynced()).map((c) => c.name), ...(notifierSynced ? [] : ['notifier'])];
     return { ok: waiting.length === 0, message: `caches not synced: ${waiting.join(', ')}` };
   });
-  for (const controller of controllers) await controller.start();
-  log.info({ healthPort: health.port, controllers: controllers.map((c) => c.name) }, 'sluice started');
+  const startControllers = async (): Promise<void> => {
+    if (controllersStarted) return;
+    controllersStarted = true;
+    for (const controller of controllers) await controller.start();
+    log.info({ controllers: controllers.map((c) => c.name) }, 'controllers started');
+  };
+  let elector: LeaderElector | undefined;
+  let onLost: (reason: string) => void = () => undefined;
+  const leadershipLost = new Promise<string>((resolve) => { onLost = resolve; });
+  if (config.leaderElect) {
+    elector = new LeaderElector({
+      client, namespace: config.leaseNamespace, name: config.leaseName, logger: log,
+      leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs,
+      onStartedLeading: startControllers,
+      onStoppedLeading: (reason) => {
+        // No new reconciles from now on; main exits at once, ending in-flight ones
+        // too, so nothing is written after another replica may have taken over.
+        health.markShuttingDown();
+        void Promise.all(controllers.map((c) => c.stop()));
+        onLost(reason);
+      },
+    });
+    const leader = elector;
+    metrics.watchLeader(() => leader.isLeader);
+    health.addReadinessCheck('leader-election', () => leader.health());
+    elector.start();
+  } else {
+    await startControllers();
+  }
+  log.info({ healthPort: health.port, leaderElection: elector ? { lease: `${config.leaseNamespace}/${config.leaseName}`, identity: elector.identity } : false }, 'sluice started');
   return {
     health,
     controllers,
+    metrics,
+    elector,
+    leadershipLost,
     async stop() {
       health.markShuttingDown();
       await Promise.all(controllers.map((c) => c.stop()));
+      // Released only after the reconcilers finished, so two leaders never overlap.
+      await elector?.stop();
       // After the reconcilers, so their last events are still delivered.
       await notifier.stop();
       await health.close();
@@ -91,6 +141,10 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel });
   try {
     const running = await startControllerProcess(config, log);
+    void running.leadershipLost.then((reason) => {
+      log.fatal({ reason }, 'lost leadership; exiting so a restart campaigns afresh');
+      process.exit(1);
+    });
     onShutdownSignal(async () => {
       log.info('shutting down: finishing in-flight reconciles');
       await running.stop();
