@@ -9,6 +9,7 @@ import { ArtifactStore } from './gitops/source/artifact.ts';
 import { createGitRepositoryController } from './gitops/source/controller.ts';
 import { createReceiverController } from './gitops/receiver/controller.ts';
 import { createSyncController } from './gitops/sync/controller.ts';
+import { createCanaryController } from './canary/controller.ts';
 
 /** What every controller factory gets. */
 export interface ControllerDeps {
@@ -35,6 +36,7 @@ export const controllerFactories: readonly ControllerFactory[] = [
   createGitRepositoryController,
   createReceiverController,
   createSyncController,
+  createCanaryController,
 ];
 
 /** Deps with a fresh artifact store; without a notifier, stages become Kubernetes Events only. */

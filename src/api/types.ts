@@ -430,6 +430,31 @@ export interface MetricCheckStatus {
   result: MetricResult;
   message?: string;
   time?: string;
+  /** CamelCase reason of the result, e.g. OutOfRange, MetricNoData, PrometheusUnavailable. */
+  reason?: string;
+  /** The rendered query. */
+  query?: string;
+  /** Consecutive checks without data (onNoData: hold counts them). */
+  noDataChecks?: number;
+}
+
+/** A webhook gate (confirm-rollout, confirm-traffic-increase, confirm-promotion) holding the rollout. */
+export interface CanaryGateStatus {
+  webhook: string;
+  type: WebhookType;
+  message: string;
+  since: string;
+}
+
+/** The last manual request of one kind (promote, abort, retry) and what sluice did with it. */
+export interface ManualRequestStatus {
+  /** The annotation's value: a request id. */
+  id: string;
+  time: string;
+  /** What happened, e.g. "promoted", "ignored: no rollout in progress". */
+  result: string;
+  /** Who set the annotation: the field manager of the annotation (e.g. kubectl-annotate, sluice-cli). */
+  by?: string;
 }
 
 export interface CanaryHistoryEntry {
@@ -454,6 +479,18 @@ export interface CanaryStatus extends CommonStatus {
   failedRevision?: FailedRevision;
   metrics?: MetricCheckStatus[];
   history?: CanaryHistoryEntry[];
+  /** When the last time-paced step ran; a restarted controller waits from here, so no step runs twice. */
+  lastStepTime?: string;
+  /** When the current (or last) rollout started. */
+  rolloutStartTime?: string;
+  /** Since when sluice has been waiting for the canary or primary to become ready (progress deadline). */
+  waitingSince?: string;
+  /** Container images of the revision in lastAppliedSpec. */
+  canaryImages?: string[];
+  /** The webhook gate holding the rollout, if any. */
+  gate?: CanaryGateStatus;
+  /** Manual requests acknowledged (sluice.dev/promote, sluice.dev/abort, sluice.dev/retry). */
+  requests?: { promote?: ManualRequestStatus; abort?: ManualRequestStatus; retry?: ManualRequestStatus };
 }
 
 export interface Canary extends KubeObject<'Canary'> {

@@ -1,0 +1,115 @@
+// The Canary controller running metric analysis every tick against a real
+// Prometheus scraping the traffic generator: a healthy canary is promoted; a
+// canary whose success rate is below the threshold is rolled back after
+// `threshold` failed checks, with the failing check, its value and threshold
+// in status and events.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { API_GROUP_VERSION, type Canary } from '../src/api/types.ts';
+import { CanaryController } from '../src/canary/controller.ts';
+import { parseConfig } from '../src/config.ts';
+import { createDeps } from '../src/controllers.ts';
+import type { KubeClient } from '../src/kube/client.ts';
+import { EventRecorder } from '../src/kube/events.ts';
+import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
+import { startPrometheus, type PrometheusInstance } from './env/prometheus.ts';
+import { startTrafficGenerator, type TrafficGenerator } from './env/traffic-generator.ts';
+
+const logger = pino({ level: 'silent' });
+
+function deploymentYaml(name: string, image: string): string {
+  return JSON.stringify({
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },
+    spec: {
+      replicas: 1, selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
+    },
+  });
+}
+
+function canary(namespace: string, name: string): Canary {
+  return {
+    apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name, namespace },
+    spec: {
+      provider: 'istio',
+      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      service: { port: 80 },
+      analysis: {
+        interval: '2s', threshold: 2, stepWeight: 50,
+        metrics: [{ name: 'request-success-rate', interval: '5s', thresholdRange: { min: 99 }, onNoData: 'hold' }],
+      },
+    },
+  };
+}
+
+describe('Canary analysis with the real Prometheus', () => {
+  let client: KubeClient;
+  let generator: TrafficGenerator;
+  let prometheus: PrometheusInstance;
+  let controller: CanaryController;
+  let namespace: string;
+
+  before(async () => {
+    client = testKubeClient();
+    namespace = await createTestNamespace('canary-analysis');
+    generator = await startTrafficGenerator();
+    await generator.setTarget({ namespace, name: 'good', rps: 50, errorRate: 0, latencyMs: 10 });
+    await generator.setTarget({ namespace, name: 'bad', rps: 50, errorRate: 0.3, latencyMs: 10 });
+    prometheus = await startPrometheus({ scrapeTargets: [generator.address] });
+    const config = { ...parseConfig([], {}), namespaces: [namespace] };
+    controller = new CanaryController(createDeps({ config, client, logger, events: new EventRecorder(client, { logger }) }), { metricsServer: prometheus.url });
+    await controller.start();
+  });
+
+  after(async () => {
+    await controller?.stop();
+    await prometheus?.stop();
+    await generator?.stop();
+    client?.close();
+  });
+
+  async function phase(name: string, want: string): Promise<Canary> {
+    return eventually(async () => {
+      const got = await client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
+      return got.status?.phase === want ? got : undefined;
+    }, { timeoutMs: 90_000, intervalMs: 250, what: `${name} phase ${want}` });
+  }
+
+  test('a healthy canary is promoted; a failing one rolls back with the check, value and threshold', async () => {
+    for (const name of ['good', 'bad']) {
+      await kubectlOk(['apply', '--server-side', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:1') });
+      await client.apply(canary(namespace, name));
+    }
+    for (const name of ['good', 'bad']) {
+      const initialized = await phase(name, 'Initialized');
+      const available = initialized.status?.conditions?.find((c) => c.type === 'MetricsAvailable');
+      assert.equal(available?.status, 'True', available?.message);
+      await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:2') });
+    }
+
+    const good = await phase('good', 'Succeeded');
+    const goodCheck = good.status?.metrics?.[0];
+    assert.equal(goodCheck?.result, 'Pass');
+    assert.equal(goodCheck?.reason, 'WithinRange');
+    assert.equal(goodCheck?.value, 100);
+    assert.match(goodCheck?.query ?? '', /istio_requests_total/);
+
+    const bad = await phase('bad', 'Failed');
+    assert.equal(bad.status?.failedChecks, 2);
+    const badCheck = bad.status?.metrics?.[0];
+    assert.equal(badCheck?.result, 'Fail');
+    assert.equal(badCheck?.reason, 'OutOfRange');
+    assert.ok(badCheck?.value !== undefined && badCheck.value < 80 && badCheck.value > 60, `value ${badCheck?.value}`);
+    assert.match(bad.status?.failedRevision?.reason ?? '', /request-success-rate is [0-9.]+, below the minimum 99/);
+    assert.equal(bad.status?.conditions?.find((c) => c.type === 'FailedRevisionDeclared')?.status, 'True');
+    // The notifier records Events asynchronously.
+    const events = await eventually(async () => {
+      const list = await client.list<Canary & { reason: string; note: string; regarding: { name: string } }>('events.k8s.io/v1', 'Event', { namespace });
+      return list.items.some((e) => e.regarding.name === 'bad' && e.reason === 'CanaryRolledBack') ? list.items : undefined;
+    }, { timeoutMs: 10_000, what: 'CanaryRolledBack Event' });
+    const rolledBack = events.find((e) => e.regarding.name === 'bad' && e.reason === 'CanaryRolledBack');
+    assert.match(rolledBack?.note ?? '', /below the minimum 99/);
+    assert.ok(events.some((e) => e.regarding.name === 'bad' && e.reason === 'OutOfRange'), 'analysis event for the failing check');
+  });
+});
