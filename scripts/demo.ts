@@ -170,8 +170,11 @@ async function main(): Promise<void> {
 
     const metrics = await (await fetch(`http://127.0.0.1:${sluice.health.port}/metrics`)).text();
     const reconciles = metrics.split('\n').filter((l) => l.startsWith('sluice_reconcile_total{') && !l.endsWith(' 0'));
-    say(`4. The controller's /metrics (port ${sluice.health.port}): ${reconciles.map((l) => l.replace('sluice_reconcile_total', '')).join('  ')}`);
-    say(`Done. ${chat.requests.length} chat messages, one per stage a reader cares about. kubectl: KUBECONFIG=${kubeconfig} .tools/bin/localcluster kubectl -n ${namespace} get canary,sync,gitrepository`);
+    say(`4. The controller's /metrics (port ${sluice.health.port}), Flagger's series under sluice_:`);
+    const canaryLines = metrics.split('\n').filter((l) => /^sluice_canary_(status|weight|successes_total|failures_total|metric_analysis)\{/.test(l));
+    for (const line of [...canaryLines, ...reconciles]) say(`   ${line}`);
+    say(`Done. ${chat.requests.length} chat messages, one per stage a reader cares about.`);
+    say(`To look around afterwards, run with --keep-cluster, then: .tools/bin/localcluster kubectl --kubeconfig ${kubeconfig} -n ${namespace} get canary,sync,gitrepository`);
   } finally {
     await sluice.stop();
     await chat.close();

@@ -12,6 +12,7 @@ import { parseConfig } from '../src/config.ts';
 import { createDeps } from '../src/controllers.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
+import { canaryMetrics } from '../src/runtime/metrics.ts';
 import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
 import { startPrometheus, type PrometheusInstance } from './env/prometheus.ts';
 import { startTrafficGenerator, type TrafficGenerator } from './env/traffic-generator.ts';
@@ -111,5 +112,21 @@ describe('Canary analysis with the real Prometheus', () => {
     const rolledBack = events.find((e) => e.regarding.name === 'bad' && e.reason === 'CanaryRolledBack');
     assert.match(rolledBack?.note ?? '', /below the minimum 99/);
     assert.ok(events.some((e) => e.regarding.name === 'bad' && e.reason === 'OutOfRange'), 'analysis event for the failing check');
+
+    // The Flagger-compatible series follow what happened.
+    const exposition = (await canaryMetrics.registry.metrics()).split('\n');
+    /** The value of the series with this name and (at least) these labels, in any label order. */
+    const sample = (name: string, labels: Record<string, string>): number => {
+      const line = exposition.find((l) => l.startsWith(`${name}{`) && Object.entries({ ...labels, namespace }).every(([k, v]) => l.includes(`${k}="${v}"`)));
+      return Number(line?.split(' ').pop());
+    };
+    assert.equal(sample('sluice_canary_status', { name: 'good' }), 1);
+    assert.equal(sample('sluice_canary_status', { name: 'bad' }), 2);
+    assert.equal(sample('sluice_canary_successes_total', { name: 'good' }), 1);
+    assert.equal(sample('sluice_canary_failures_total', { name: 'bad' }), 1);
+    assert.equal(sample('sluice_canary_metric_analysis', { name: 'good', metric: 'request-success-rate' }), 100);
+    assert.equal(sample('sluice_canary_weight', { workload: 'good-primary' }), 100);
+    assert.equal(sample('sluice_canary_weight', { workload: 'bad' }), 0);
+    assert.equal(sample('sluice_canary_duration_seconds_count', { name: 'good' }), 1);
   });
 });

@@ -27,6 +27,8 @@ import { analysisEvents, checkMetricProviders, runAnalysis, toMetricStatuses, ty
 import { ObjectCaches } from './caches.ts';
 import { routerFor } from './routers/factory.ts';
 import type { Router } from './routers/router.ts';
+import { forgetCanary, recordCanaryStatus } from './metrics.ts';
+import { canaryMetrics } from '../runtime/metrics.ts';
 import { stageEmitter, type StageEmitter } from './stages.ts';
 import {
   analysisRoutes,
@@ -135,6 +137,8 @@ export class CanaryController implements RunningController {
   readonly #analysisConfig: AnalysisConfig;
   readonly #stages: StageEmitter;
   readonly #written = new Map<string, Written>();
+  /** Target workload of each Canary, to drop its weight series when the Canary goes. */
+  readonly #metricTargets = new Map<string, string>();
   /** What this controller last applied per object, so unchanged objects are not sent again every tick. */
   readonly #applied = new Map<string, { body: string; at: number }>();
   readonly #lastAnalysis = new Map<string, AnalysisResult>();
@@ -198,6 +202,9 @@ export class CanaryController implements RunningController {
   }
 
   #forget(key: string): void {
+    const slash = key.indexOf('/');
+    forgetCanary(key.slice(0, slash), key.slice(slash + 1), this.#metricTargets.get(key));
+    this.#metricTargets.delete(key);
     this.#written.delete(key);
     this.#lastAnalysis.delete(key);
     for (const applied of this.#applied.keys()) if (applied.startsWith(`${key}|`)) this.#applied.delete(applied);
@@ -217,6 +224,10 @@ export class CanaryController implements RunningController {
     const ref: ObjectRef = { apiVersion: canary.apiVersion, kind: canary.kind, namespace: canary.metadata.namespace, name: canary.metadata.name };
     const updated = await this.#deps.client.patchStatus<Canary>(ref, statusPatch(previous, next), signal);
     this.#written.set(objectKey(canary.metadata), { uid: canary.metadata.uid, resourceVersion: updated.metadata.resourceVersion ?? '', status: updated.status ?? next });
+    recordCanaryStatus(canary, previous, next);
+    this.#metricTargets.set(objectKey(canary.metadata), canary.spec.targetRef.name);
+    const namespace = canary.metadata.namespace ?? 'default';
+    canaryMetrics.setTotal(namespace, this.controller.list(namespace).length);
   }
 
   /** Server-side apply, skipped when this controller already applied the same object. */

@@ -23,6 +23,7 @@ import { GitFetcher, validateGitUrl, type FetchOutcome } from './fetch.ts';
 import { redactUrl } from './git-errors.ts';
 import { SecretReader } from './secrets.ts';
 import { eventFor } from '../../notify/event.ts';
+import { gitopsMetrics } from '../../runtime/metrics.ts';
 
 /** Condition types of a GitRepository beyond Ready, Reconciling and Stalled. */
 export const FETCH_FAILED_CONDITION = 'FetchFailed';
@@ -171,8 +172,10 @@ export class GitRepositoryController implements RunningController {
         await this.#stalled(repo, base, reasonForCode(mapped.code), mapped, log);
         return;
       }
+      gitopsMetrics.observeFetch(namespace, name, (Date.now() - started) / 1000, 'error');
       return this.#fetchFailed(repo, base, mapped, current, intervalMs, log);
     }
+    gitopsMetrics.observeFetch(namespace, name, (Date.now() - started) / 1000, 'success');
     this.#backoff.forget(key);
 
     const artifact = outcome.artifact;

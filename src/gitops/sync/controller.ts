@@ -26,6 +26,7 @@ import { describeProblem, type ManifestProblem, type RenderResult } from './pars
 import { planObjects, type DesiredObject } from './plan.ts';
 import { pruneEntries } from './prune.ts';
 import { eventFor } from '../../notify/event.ts';
+import { gitopsMetrics } from '../../runtime/metrics.ts';
 
 /** Event reasons, stable for the notifier to route on. */
 export const SyncEventReasons = {
@@ -417,6 +418,9 @@ export class SyncController implements RunningController {
   }
 
   #recordChanges(sync: Sync, revision: string, changes: readonly Change[], drift: boolean): void {
+    const counts = { created: 0, configured: 0, unchanged: 0, pruned: 0 };
+    for (const change of changes) counts[change.action === 'recreated' ? 'configured' : change.action]++;
+    gitopsMetrics.recordChangeSet(sync.metadata.namespace ?? 'default', sync.metadata.name, counts);
     const written = changes.filter((c) => c.action !== 'unchanged' && c.action !== 'pruned');
     const pruned = changes.filter((c) => c.action === 'pruned');
     if (written.length > 0) {
