@@ -29,7 +29,7 @@ function deploymentYaml(name: string, image: string): string {
   });
 }
 
-function canary(namespace: string, name: string): Canary {
+function canary(namespace: string, name: string, analysis: Partial<Canary['spec']['analysis']> = {}): Canary {
   return {
     apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name, namespace },
     spec: {
@@ -39,6 +39,7 @@ function canary(namespace: string, name: string): Canary {
       analysis: {
         interval: '2s', threshold: 2, stepWeight: 50,
         metrics: [{ name: 'request-success-rate', interval: '5s', thresholdRange: { min: 99 }, onNoData: 'hold' }],
+        ...analysis,
       },
     },
   };
@@ -128,5 +129,43 @@ describe('Canary analysis with the real Prometheus', () => {
     assert.equal(sample('sluice_canary_weight', { workload: 'good-primary' }), 100);
     assert.equal(sample('sluice_canary_weight', { workload: 'bad' }), 0);
     assert.equal(sample('sluice_canary_duration_seconds_count', { name: 'good' }), 1);
+  });
+  /** Starts a rollout of `name` and resolves once the canary carries at least `weight` percent. */
+  async function rolloutReaching(name: string, weight: number): Promise<void> {
+    await kubectlOk(['apply', '--server-side', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:1') });
+    await client.apply(canary(namespace, name, { stepWeight: 10, maxWeight: 50 }));
+    await phase(name, 'Initialized');
+    await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:2') });
+    await eventually(async () => {
+      const got = await client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
+      return (got.status?.canaryWeight ?? 0) >= weight ? true : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 100, what: `${name} at weight ${weight}` });
+  }
+
+  test('errors rising mid-rollout roll back within threshold × interval plus one scrape', async (t) => {
+    await generator.setTarget({ namespace, name: 'rising', rps: 50, errorRate: 0, latencyMs: 10 });
+    await rolloutReaching('rising', 20);
+    await generator.setTarget({ namespace, name: 'rising', rps: 50, errorRate: 0.5, latencyMs: 10 });
+    const raised = Date.now();
+    const failed = await phase('rising', 'Failed');
+    const elapsed = Date.now() - raised;
+    t.diagnostic(`rollback ${elapsed} ms after the error rate rose`);
+    // threshold 2 × interval 2 s + one 1 s scrape, plus 1 s for the 5 s rate window to cross 99 %.
+    assert.ok(elapsed <= 2 * 2_000 + 1_000 + 1_000, `rolled back after ${elapsed} ms`);
+    assert.ok((failed.status?.canaryWeight ?? -1) === 0);
+    assert.match(failed.status?.failedRevision?.reason ?? '', /request-success-rate is [0-9.]+, below the minimum 99/);
+  });
+
+  test('Prometheus stopped mid-rollout: failed checks say PrometheusUnavailable and the canary rolls back at threshold', async (t) => {
+    await generator.setTarget({ namespace, name: 'dark', rps: 50, errorRate: 0, latencyMs: 10 });
+    await rolloutReaching('dark', 20);
+    await prometheus.pause();
+    t.after(() => prometheus.resume());
+    const failed = await phase('dark', 'Failed');
+    assert.equal(failed.status?.failedChecks, 2);
+    const check = failed.status?.metrics?.[0];
+    assert.equal(check?.result, 'Error');
+    assert.equal(check?.reason, 'PrometheusUnavailable');
+    assert.match(failed.status?.failedRevision?.reason ?? '', /cannot reach Prometheus at http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
   });
 });
