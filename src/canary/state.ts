@@ -7,7 +7,7 @@
 // idempotent (apply the weight in status, scale to a number).
 import type { CanaryAnalysis, CanaryHistoryEntry, CanaryPhase, CanarySpec, CanaryStatus, WebhookType } from '../api/types.ts';
 import { CANARY_HISTORY_LIMIT } from '../api/types.ts';
-import { parseDuration } from './analysis/render.ts';
+import { parseDuration } from '../api/duration.ts';
 
 export type Strategy = 'canary' | 'ab' | 'bluegreen';
 

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Canary, CanaryPhase, CanaryWebhook, WebhookType } from '../api/types.ts';
-import { parseDuration } from './analysis/render.ts';
+import { parseDuration } from '../api/duration.ts';
 import type { CheckResult, GateResult } from './state.ts';
 
 export interface WebhookPayload {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
-import { parseDuration, promqlDuration, renderQuery, variablesUsed, type TemplateVariables } from './render.ts';
+import { parseDuration } from '../../api/duration.ts';
+import { promqlDuration, renderQuery, variablesUsed, type TemplateVariables } from './render.ts';
 
 const vars: TemplateVariables = {
   values: { namespace: 'shop', target: 'podinfo', service: 'podinfo', ingress: undefined, interval: '60s', route: '/api' },

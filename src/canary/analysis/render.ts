@@ -5,6 +5,7 @@
 // empty string that would turn a selector into one that silently matches
 // everything (or nothing).
 import { ErrorCodes, SluiceError } from '../../errors.ts';
+import { parseDuration } from '../../api/duration.ts';
 
 export const BUILTIN_VARIABLES = ['namespace', 'target', 'service', 'ingress', 'interval'] as const;
 export type BuiltinVariable = (typeof BUILTIN_VARIABLES)[number];
@@ -91,22 +92,6 @@ export function renderQuery(template: string, variables: TemplateVariables, opti
     );
   }
   return rendered;
-}
-
-const DURATION_PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
-const DURATION = /^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
-
-/** Parses a Go duration as the CRDs allow it (`30s`, `1m30s`, `1.5m`, `500ms`) into milliseconds. */
-export function parseDuration(text: string, what = 'duration'): number {
-  if (!DURATION.test(text)) {
-    throw new SluiceError(ErrorCodes.SpecInvalid, `${what} "${text}" is not a duration`, {
-      hint: 'use a Go duration such as 30s, 5m or 1h30m',
-    });
-  }
-  let total = 0;
-  for (const match of text.matchAll(DURATION_PART)) total += Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? 0);
-  return Math.round(total);
 }
 
 /**

@@ -18,7 +18,7 @@ import { Controller, REQUESTED_AT_ANNOTATION, type ReconcileContext } from '../.
 import type { ReconcileResult } from '../../runtime/queue.ts';
 import type { Artifact } from './artifact.ts';
 import { parseGitCredentials, type GitCredentials } from './credentials.ts';
-import { parseGoDuration } from './duration.ts';
+import { parseDuration } from '../../api/duration.ts';
 import { GitFetcher, validateGitUrl, type FetchOutcome } from './fetch.ts';
 import { redactUrl } from './git-errors.ts';
 import { SecretReader } from './secrets.ts';
@@ -122,8 +122,8 @@ export class GitRepositoryController implements RunningController {
     let intervalMs: number;
     let timeoutMs: number;
     try {
-      intervalMs = parseGoDuration(spec.interval ?? '1m', 'spec.interval');
-      timeoutMs = parseGoDuration(spec.timeout ?? '60s', 'spec.timeout');
+      intervalMs = parseDuration(spec.interval ?? '1m', 'spec.interval');
+      timeoutMs = parseDuration(spec.timeout ?? '60s', 'spec.timeout');
       validateGitUrl(spec.url);
     } catch (error) {
       const mapped = toSluiceError(error);

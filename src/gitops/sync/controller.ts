@@ -15,7 +15,7 @@ import { Controller, REQUESTED_AT_ANNOTATION, type ReconcileContext } from '../.
 import type { ReconcileResult } from '../../runtime/queue.ts';
 import type { Artifact } from '../source/artifact.ts';
 import { applyStaged, type AppliedMemory, type AppliedState, type Change } from './apply.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../../api/duration.ts';
 import { describeUnhealthy, waitForHealthy } from './health.ts';
 import { entryFor, mergeEntries, staleEntries } from './inventory.ts';
 import type { KustomizeOptions } from './kustomize.ts';
