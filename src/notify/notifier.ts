@@ -13,11 +13,12 @@ import { API_GROUP_VERSION, type Alert, type AlertProvider } from '../api/types.
 import { ErrorCodes, isSluiceError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { EventRecorder, type EventSpec } from '../kube/events.ts';
+import { kubeEventOf } from './recorder-notifier.ts';
 import { Informer, type InformerEvent } from '../kube/informer.ts';
 import type { Logger } from '../log.ts';
 import { WorkQueue, type ReconcileResult } from '../runtime/queue.ts';
 import { DeliveryQueue, type DeliveryFailure, type DeliveryItem, type DeliveryOptions, type TargetResolution } from './delivery.ts';
-import { EventReasons, reasonAction, type Notifier, type SluiceEvent } from './event.ts';
+import { EventReasons, type Notifier, type SluiceEvent } from './event.ts';
 import { renderMessage } from './message.ts';
 import { NotifyMetrics } from './metrics.ts';
 import { redactText } from './redact.ts';
@@ -151,16 +152,7 @@ export class ClusterNotifier implements Notifier {
     try {
       const stamped: SluiceEvent = event.timestamp ? event : { ...event, timestamp: new Date() };
       this.metrics.inc('sluice_notify_events_total', { severity: stamped.severity });
-      this.#recordKubeEvent({
-        regarding: {
-          apiVersion: stamped.object.apiVersion, kind: stamped.object.kind, namespace: stamped.object.namespace,
-          name: stamped.object.name, uid: stamped.object.uid,
-        },
-        type: stamped.severity === 'info' ? 'Normal' : 'Warning',
-        reason: stamped.reason,
-        action: stamped.action ?? reasonAction(stamped.reason),
-        note: stamped.message,
-      });
+      this.#recordKubeEvent(kubeEventOf(stamped));
       if (!this.#isSynced) {
         if (this.#beforeSync.length >= this.#maxPending) this.#beforeSync.shift();
         this.#beforeSync.push(stamped);
