@@ -289,8 +289,10 @@ describe('notifier: chat delivery against the cluster and loopback receivers', (
       `${label}: emit p50 ${percentile(s.emitMs, 50).toFixed(3)} ms, p99 ${percentile(s.emitMs, 99).toFixed(3)} ms; tick p50 ${percentile(s.tickMs, 50).toFixed(2)} ms, p95 ${percentile(s.tickMs, 95).toFixed(2)} ms`;
     t.diagnostic(summary('healthy receiver', base));
     t.diagnostic(summary('down + hanging receivers', down));
-    assert.ok(percentile(down.emitMs, 99) < 5, 'emit stays well under 5 ms with dead receivers');
-    assert.ok(percentile(down.tickMs, 50) < percentile(base.tickMs, 50) * 2 + 2, 'a tick is not slowed by dead receivers');
+    // Blocking on delivery would cost at least the hanging receiver's 1 s timeout per emit; the
+    // bounds sit far below that and far above scheduling noise (the figures are in the diagnostics).
+    assert.ok(percentile(down.emitMs, 99) < 100, 'emit does not wait for dead receivers');
+    assert.ok(percentile(down.tickMs, 50) < percentile(base.tickMs, 50) + 250, 'a tick is not slowed by dead receivers');
     await healthy.waitForDelivered(70);
 
     // The closed port fails fast; after the retry budget the Alert gets a NotificationDispatchFailed Event.
