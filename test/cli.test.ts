@@ -19,6 +19,7 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
 import type { KubeObject } from '../src/kube/types.ts';
 import { createTestNamespace, eventually, kubectlOk, localclusterBin, repoRoot, testCluster, testKubeClient } from './env/cluster.ts';
+import { deploymentYaml as deployment } from './env/manifests.ts';
 import { startGitServer, type GitRepo, type GitServer } from './env/git-server.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
@@ -47,22 +48,6 @@ function assertNoStack(result: CliResult): void {
   assert.doesNotMatch(result.stderr, /^\s+at /m, `stack trace printed:\n${result.stderr}`);
 }
 
-const deployment = (name: string, image: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-        - name: app
-          image: ${image}
-`;
 const secret = (value: string) => `apiVersion: v1
 kind: Secret
 metadata:

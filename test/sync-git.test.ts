@@ -17,26 +17,11 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
 import type { KubeObject } from '../src/kube/types.ts';
 import { createTestNamespace, eventually, testKubeClient } from './env/cluster.ts';
+import { deploymentYaml as deployment } from './env/manifests.ts';
 import { startGitServer, type GitRepo, type GitServer } from './env/git-server.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 
-const deployment = (name: string, image: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-        - name: app
-          image: ${image}
-`;
 const service = (name: string) => `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\nspec:\n  selector: {app: ${name}}\n  ports:\n    - port: 80\n`;
 
 describe('Sync fed by a real GitRepository', () => {

@@ -18,6 +18,7 @@ import { EventRecorder } from '../src/kube/events.ts';
 import { RestClient, type RequestSpec } from '../src/kube/rest.ts';
 import type { KubeObject } from '../src/kube/types.ts';
 import { createTestNamespace, eventually, kubectlOk, testCluster, testKubeClient } from './env/cluster.ts';
+import { deploymentYaml as deployment } from './env/manifests.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 const encoder = new TextEncoder();
@@ -113,22 +114,6 @@ async function find(apiVersion: string, kind: string, namespace: string | undefi
   return reader().find({ apiVersion, kind, namespace, name });
 }
 
-const deployment = (name: string, image: string, replicas = 1) => `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-spec:
-  replicas: ${replicas}
-  selector:
-    matchLabels: {app: ${name}}
-  template:
-    metadata:
-      labels: {app: ${name}}
-    spec:
-      containers:
-        - name: app
-          image: ${image}
-`;
 
 const service = (name: string) => `apiVersion: v1
 kind: Service
