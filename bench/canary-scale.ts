@@ -4,22 +4,20 @@
 // Initialized, starts a rollout on P of them, then measures for a while:
 // p50/p99 lag between a step's scheduled time (last step + interval) and when
 // it ran, API requests per minute by verb (GETs other than watches would be
-// per-tick reads), and the process's RSS. Uses the cluster named by
+// per-tick reads), and the RSS of the controller, which runs in its own
+// process (bench/canary-scale-controller.ts). Uses the cluster named by
 // SLUICE_TEST_KUBECONFIG, or starts its own local cluster.
 //
 //   node bench/canary-scale.ts [--canaries 500] [--progressing 100] [--interval 10s] [--seconds 120]
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { API_GROUP_VERSION, type Canary } from '../src/api/types.ts';
-import { CanaryController } from '../src/canary/controller.ts';
-import { parseConfig } from '../src/config.ts';
-import { createDeps } from '../src/controllers.ts';
 import { KubeClient } from '../src/kube/client.ts';
-import { EventRecorder } from '../src/kube/events.ts';
-import type { RequestSpec } from '../src/kube/rest.ts';
+import type { ChildMessage, ParentMessage } from './canary-scale-controller.ts';
 import { runKubectl, startCluster, stopCluster } from '../test/env/cluster.ts';
 
 const { values } = parseArgs({
@@ -34,7 +32,6 @@ const total = Number(values.canaries);
 const progressing = Math.min(total, Number(values.progressing));
 const interval = values.interval;
 const measureMs = Number(values.seconds) * 1000;
-const logger = pino({ level: 'warn' });
 
 const name = (i: number): string => `app-${String(i).padStart(4, '0')}`;
 
@@ -80,28 +77,28 @@ async function main(): Promise<void> {
     return result.stdout;
   };
   const namespace = `bench-canary-${Date.now().toString(36)}`;
-  const client = KubeClient.connect({ kubeconfig });
-  // Counts every non-watch request of the controller's client by verb.
-  const byVerb = new Map<string, number>();
-  const request = client.rest.request.bind(client.rest);
-  client.rest.request = <T>(spec: RequestSpec): Promise<T> => {
-    byVerb.set(spec.method, (byVerb.get(spec.method) ?? 0) + 1);
-    return request<T>(spec);
-  };
   const setup = KubeClient.connect({ kubeconfig });
+  let child: ChildProcess | undefined;
   const lags: number[] = [];
-  let measuring = false;
-  let controller: CanaryController | undefined;
   try {
     await kubectl(['create', 'namespace', namespace]);
     const apply = (image: string, from: number, to: number) => kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-n', namespace, '-f', '-'],
       Array.from({ length: to - from }, (_, k) => deployment(from + k, image)).join('\n'));
     for (let i = 0; i < total; i += 100) await apply('example.com/app:1', i, Math.min(total, i + 100));
 
-    const config = { ...parseConfig([], {}), namespaces: [namespace], concurrency: 8 };
-    const deps = createDeps({ config, client, logger, events: new EventRecorder(client, { logger }) });
-    controller = new CanaryController(deps, { onStep: ({ lagMs }) => { if (measuring) lags.push(lagMs); } });
-    await controller.start();
+    // The controller runs in its own process, so its RSS is not the benchmark's.
+    const controllerProcess = fork(path.join(import.meta.dirname, 'canary-scale-controller.ts'), [kubeconfig, namespace], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child = controllerProcess;
+    const messages = new EventEmitter();
+    controllerProcess.on('message', (message: ChildMessage) => {
+      if (message.type === 'lags') lags.push(...message.lagsMs);
+      messages.emit(message.type, message);
+    });
+    const exited = new Promise<never>((_, reject) => controllerProcess.once('exit', (code) => reject(new Error(`controller process exited with ${String(code)}`))));
+    const next = <T extends ChildMessage['type']>(type: T): Promise<Extract<ChildMessage, { type: T }>> =>
+      Promise.race([once(messages, type).then(([message]) => message as Extract<ChildMessage, { type: T }>), exited]);
+    const tell = (message: ParentMessage): void => { controllerProcess.send(message); };
+    await next('ready');
 
     const canary = (i: number): Canary => ({
       apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name: name(i), namespace },
@@ -122,33 +119,34 @@ async function main(): Promise<void> {
     const rampMs = await waitFor(`${progressing} Canaries Progressing with a first step`, 10 * 60_000, async () => (await list()).items.filter((c) => c.status?.phase === 'Progressing' && (c.status.iterations ?? 0) >= 1).length === progressing);
     process.stderr.write(`${progressing} rollouts started and took their first step in ${(rampMs / 1000).toFixed(1)} s; measuring for ${measureMs / 1000} s\n`);
 
-    byVerb.clear();
-    measuring = true;
-    const rssSamples: number[] = [];
-    const heapSamples: number[] = [];
+    lags.length = 0;
+    tell({ type: 'start-measuring' });
     const measureStart = Date.now();
-    while (Date.now() - measureStart < measureMs) {
-      const memory = process.memoryUsage();
-      rssSamples.push(memory.rss);
-      heapSamples.push(memory.heapUsed);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-    }
-    measuring = false;
+    await new Promise((resolve) => setTimeout(resolve, measureMs));
+    const measuredReply = next('measured');
+    tell({ type: 'stop-measuring' });
+    const measured = await measuredReply;
     const minutes = (Date.now() - measureStart) / 60_000;
-    const perMinute = (verb: string) => ((byVerb.get(verb) ?? 0) / minutes).toFixed(0);
+    const verbs = Object.keys(measured.requestsByVerb).sort();
+    const perMinute = (verb: string) => ((measured.requestsByVerb[verb] ?? 0) / minutes).toFixed(0);
     const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+    const rss = measured.rssBytes;
     const out = [
       `canary scale benchmark: ${total} Canaries, ${progressing} progressing, interval ${interval}, Node ${process.version}, ${os.cpus().length} CPUs`,
       `initialization of ${total} Canaries: ${(initMs / 1000).toFixed(1)} s`,
       `steps measured: ${lags.length} (expected about ${Math.round((progressing * measureMs) / (Number.parseFloat(interval) * 1000))})`,
       `step lag (actual - scheduled): p50 ${percentile(lags, 50).toFixed(0)} ms, p99 ${percentile(lags, 99).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms`,
-      `API requests per minute: ${[...byVerb.keys()].sort().map((verb) => `${verb} ${perMinute(verb)}`).join(', ') || 'none'} (watches not counted)`,
-      `RSS: max ${mib(Math.max(...rssSamples))}, last ${mib(rssSamples[rssSamples.length - 1] ?? 0)}; V8 heap used: max ${mib(Math.max(...heapSamples))} (whole benchmark process, which also created the objects and polled their status)`,
+      `API requests per minute: ${verbs.map((verb) => `${verb} ${perMinute(verb)}`).join(', ') || 'none'} (watches not counted)`,
+      `controller process RSS: max ${mib(Math.max(...rss))}, last ${mib(rss[rss.length - 1] ?? 0)}; V8 heap used: max ${mib(Math.max(...measured.heapUsedBytes))}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
-    await controller?.stop();
-    client.close();
+    if (child && child.exitCode === null) {
+      const gone = once(child, 'exit');
+      child.send({ type: 'exit' } satisfies ParentMessage);
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      child.kill('SIGKILL');
+    }
     setup.close();
     await runKubectl(kubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
     if (clusterDir) {

@@ -6,6 +6,7 @@
 // rejects the address (401/403/404/410), and after a TTL, so a rotated webhook
 // URL is picked up.
 
+import { parseDuration } from '../api/duration.ts';
 import { load } from 'js-yaml';
 import type { AlertProvider, AlertProviderType } from '../api/types.ts';
 import { ErrorCodes, SluiceError, toSluiceError } from '../errors.ts';
@@ -96,24 +97,6 @@ export interface ResolvedProvider {
 export type ProviderResolution =
   | { ok: true; provider: ResolvedProvider }
   | { ok: false; reason: ProviderProblemReason; message: string; retryable: boolean };
-
-const durationUnits: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses the Go durations the CRDs use ("15s", "1m30s", "250ms"). */
-export function parseDuration(text: string): number {
-  const pattern = /(\d+(?:\.\d+)?)(ms|s|m|h)/g;
-  let total = 0;
-  let consumed = 0;
-  for (const match of text.matchAll(pattern)) {
-    if (match.index !== consumed) break;
-    total += Number(match[1]) * (durationUnits[match[2] ?? ''] ?? 0);
-    consumed += match[0].length;
-  }
-  if (consumed === 0 || consumed !== text.length) {
-    throw new SluiceError(ErrorCodes.SpecInvalid, `"${text}" is not a duration`, { hint: 'write it like 15s, 1m30s or 500ms' });
-  }
-  return total;
-}
 
 const headerName = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -209,7 +192,7 @@ export async function resolveProvider(provider: AlertProvider, secrets: SecretSo
   let timeoutMs = 15_000;
   if (spec.timeout) {
     try {
-      timeoutMs = parseDuration(spec.timeout);
+      timeoutMs = parseDuration(spec.timeout, 'spec.timeout');
       if (timeoutMs <= 0) return problem('InvalidTimeout', 'spec.timeout must be longer than zero');
     } catch (error) {
       return problem('InvalidTimeout', `spec.timeout: ${toSluiceError(error).describe()}`);
