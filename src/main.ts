@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './log.ts';
 import { ClusterNotifier } from './notify/notifier.ts';
 import { analysisMetrics } from './canary/analysis/metrics.ts';
 import { startHealthServer, type HealthServer } from './runtime/health.ts';
-import { LeaderElector } from './runtime/leader.ts';
+import { LeaderElector, LeadershipState } from './runtime/leader.ts';
 import { ControllerMetrics, familiesOf, queueOf } from './runtime/metrics.ts';
 import { onShutdownSignal } from './runtime/shutdown.ts';
 
@@ -51,10 +51,17 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
   log.info({ server: client.rest.connection.server, namespaces: config.namespaces.length > 0 ? config.namespaces : 'all' }, 'starting sluice');
   await checkCrdsInstalled(client, log);
   const events = new EventRecorder(client, { logger: log });
+  // With leader election every replica runs the informers (a standby's caches
+  // are warm, so it reconciles at once on taking the Lease) but only the
+  // leader reconciles and writes status.
+  const leadership = new LeadershipState(!config.leaderElect);
   // Alerts of one watched namespace are watched there; several namespaces need a cluster-wide watch.
-  const notifier = new ClusterNotifier({ client, logger: log, recorder: events, namespace: config.namespaces.length === 1 ? config.namespaces[0] : undefined });
+  const notifier = new ClusterNotifier({
+    client, logger: log, recorder: events, namespace: config.namespaces.length === 1 ? config.namespaces[0] : undefined,
+    holdStatusWrites: config.leaderElect,
+  });
   notifier.start();
-  const deps = createDeps({ config, client, logger: log, events, notifier });
+  const deps = createDeps({ config, client, logger: log, events, notifier, leadership });
   const controllers = controllerFactories.map((factory) => factory(deps));
   let notifierSynced = false;
   void notifier.waitForSync().then(() => { notifierSynced = true; }, () => undefined);
@@ -70,30 +77,52 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
     const body = await metrics.render();
     res.writeHead(200, { 'Content-Type': metrics.contentType }).end(body);
   });
-  // With leader election only the leader starts the controllers (informers and
-  // reconcilers); a standby is ready while it can watch the Lease.
-  let controllersStarted = false;
+
+  // What a standby may start: controllers that reconcile on every replica
+  // (Receivers), and those whose work queue can be paused (informers run and
+  // fill the queue; nothing is reconciled until resume). Anything else starts
+  // on the leader only.
+  const warm = controllers.filter((c) => c.reconcilesOnStandby === true || queueOf(c) !== undefined);
+  const leaderOnly = controllers.filter((c) => !warm.includes(c));
+  const paused = config.leaderElect ? warm.filter((c) => c.reconcilesOnStandby !== true).map((c) => queueOf(c)).filter((q) => q !== undefined) : [];
+  const started = new Set<RunningController>();
   health.addReadinessCheck('caches', () => {
-    const waiting = [...controllers.filter((c) => controllersStarted && !c.hasSynced()).map((c) => c.name), ...(notifierSynced ? [] : ['notifier'])];
+    // A standby is ready once its caches have synced: it stands by, able to take over at once.
+    const waiting = [...controllers.filter((c) => started.has(c) && !c.hasSynced()).map((c) => c.name), ...(notifierSynced ? [] : ['notifier'])];
     return { ok: waiting.length === 0, message: `caches not synced: ${waiting.join(', ')}` };
   });
-  const startControllers = async (): Promise<void> => {
-    if (controllersStarted) return;
-    controllersStarted = true;
-    for (const controller of controllers) await controller.start();
+  for (const queue of paused) queue.pause();
+  for (const controller of config.leaderElect ? warm : controllers) {
+    await controller.start();
+    started.add(controller);
+  }
+  let reconciling = false;
+  const startReconciling = async (): Promise<void> => {
+    if (reconciling) return;
+    reconciling = true;
+    leadership.set(true, log);
+    notifier.startStatusWrites();
+    for (const queue of paused) queue.resume();
+    for (const controller of leaderOnly) {
+      if (started.has(controller)) continue;
+      await controller.start();
+      started.add(controller);
+    }
     log.info({ controllers: controllers.map((c) => c.name) }, 'controllers started');
   };
   let elector: LeaderElector | undefined;
   let onLost: (reason: string) => void = () => undefined;
   const leadershipLost = new Promise<string>((resolve) => { onLost = resolve; });
   if (config.leaderElect) {
+    log.info({ warm: warm.map((c) => c.name), onEveryReplica: warm.filter((c) => c.reconcilesOnStandby === true).map((c) => c.name) }, 'caches started; standing by for the Lease');
     elector = new LeaderElector({
       client, namespace: config.leaseNamespace, name: config.leaseName, logger: log,
       leaseDurationMs: config.leaseDurationMs, renewDeadlineMs: config.renewDeadlineMs, retryPeriodMs: config.retryPeriodMs,
-      onStartedLeading: startControllers,
+      onStartedLeading: startReconciling,
       onStoppedLeading: (reason) => {
         // No new reconciles from now on; main exits at once, ending in-flight ones
         // too, so nothing is written after another replica may have taken over.
+        leadership.set(false, log);
         health.markShuttingDown();
         void Promise.all(controllers.map((c) => c.stop()));
         onLost(reason);
@@ -104,7 +133,7 @@ export async function startControllerProcess(config: ControllerConfig, log: Logg
     health.addReadinessCheck('leader-election', () => leader.health());
     elector.start();
   } else {
-    await startControllers();
+    await startReconciling();
   }
   log.info({ healthPort: health.port, leaderElection: elector ? { lease: `${config.leaseNamespace}/${config.leaseName}`, identity: elector.identity } : false }, 'sluice started');
   return {

@@ -2,8 +2,10 @@
 // it renders and lints; its CRDs are the repository's; and its RBAC is enough
 // to run the controller — a Sync of a real Git repository applies a
 // Deployment while the controller authenticates as the chart's
-// ServiceAccount — and no more: with rbac.namespaces set, Secrets elsewhere
-// are refused.
+// ServiceAccount, and a Canary (nginx router, with an HPA) rolls a new version
+// out to Succeeded — touching Deployments, Services, Ingresses, HPAs, Events
+// and the Lease under that token — and no more: with rbac.namespaces set,
+// Secrets elsewhere are refused.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -12,12 +14,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { load, loadAll } from 'js-yaml';
-import { API_GROUP_VERSION, type Sync } from '../src/api/types.ts';
+import { API_GROUP_VERSION, type Canary, type Sync } from '../src/api/types.ts';
 import { ErrorCodes, isSluiceError } from '../src/errors.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import type { KubeObject } from '../src/kube/types.ts';
 import { createTestNamespace, eventually, kubectlOk, repoRoot, testCluster, testKubeClient } from './env/cluster.ts';
 import { startGitServer, type GitServer } from './env/git-server.ts';
+import { deploymentYaml as deploymentOf } from './env/manifests.ts';
 import { freePort } from './env/ports.ts';
 
 const run = promisify(execFile);
@@ -167,7 +170,7 @@ describe('Helm chart charts/sluice', () => {
       fs.rmSync(tmp, { recursive: true, force: true });
     });
 
-    test('caches sync, a Sync applies a Deployment from Git, and Secrets elsewhere are forbidden', async () => {
+    test('caches sync, a Sync applies a Deployment from Git, a Canary rollout succeeds, and Secrets elsewhere are forbidden', async () => {
       const objects = (await render('sluice', release, [`rbac.namespaces={${appNamespace}}`]))
         .filter((o) => ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
       assert.equal(named(objects, 'ClusterRole').length, 0, 'restricted to one namespace: nothing cluster-wide');
@@ -225,7 +228,52 @@ describe('Helm chart charts/sluice', () => {
         assert.ok(lease.spec?.holderIdentity);
         const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         assert.match(metrics, /^sluice_reconcile_total\{controller="sync",result="success"\} [1-9]/m);
-        process.stdout.write(`# as the chart ServiceAccount: ready after ${readyMs} ms, Sync Ready (Deployment applied and available) after ${syncedMs} ms\n`);
+
+        // A Canary rollout under the same token: the nginx router generates a
+        // canary Ingress, the primary gets its own HPA, Services are created,
+        // every stage is an Event.
+        const apply = (input: string) => kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace: appNamespace, input });
+        await apply(JSON.stringify({
+          apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'api' },
+          spec: { ingressClassName: 'nginx', rules: [{ host: 'api.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api', port: { number: 80 } } } }] } }] },
+        }));
+        await apply(JSON.stringify({
+          apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'api' },
+          spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' }, minReplicas: 1, maxReplicas: 2, metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }] },
+        }));
+        await apply(deploymentOf('api', 'example.com/api:1'));
+        await admin.apply<Canary>({
+          apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name: 'api', namespace: appNamespace },
+          spec: {
+            provider: 'nginx', targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'api' },
+            ingressRef: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'api' },
+            autoscalerRef: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name: 'api' },
+            service: { port: 80, targetPort: 8080 }, analysis: { interval: '1s', threshold: 2, stepWeight: 25, maxWeight: 50 },
+          },
+        });
+        const phase = (wanted: string, timeoutMs: number) => eventually(async () => {
+          const canary = await admin.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace: appNamespace, name: 'api' });
+          return canary.status?.phase === wanted ? canary : undefined;
+        }, { timeoutMs, intervalMs: 200, what: `Canary api ${wanted} (output: ${output.slice(-4000)})` });
+        const canaryStartedAt = Date.now();
+        await phase('Initialized', 60_000);
+        await apply(deploymentOf('api', 'example.com/api:2'));
+        const done = await phase('Succeeded', 90_000);
+        const rolloutMs = Date.now() - canaryStartedAt;
+        const steps = (done.status?.history ?? []).filter((h) => /^canary weight/.test(h.message ?? '')).map((h) => h.weight);
+        assert.deepEqual(steps, [25, 50]);
+        const primary = await admin.get<Canary & { spec: { template: { spec: { containers: { image: string }[] } } } }>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace: appNamespace, name: 'api-primary' });
+        assert.equal(primary.spec.template.spec.containers[0]?.image, 'example.com/api:2');
+        for (const ref of [
+          { apiVersion: 'v1', kind: 'Service', name: 'api-primary' }, { apiVersion: 'v1', kind: 'Service', name: 'api-canary' },
+          { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', name: 'api-canary' }, { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', name: 'api-primary' },
+        ]) {
+          assert.ok(await admin.find({ ...ref, namespace: appNamespace }), `${ref.kind} ${ref.name} created by the controller`);
+        }
+        const events = await admin.list('events.k8s.io/v1', 'Event', { namespace: appNamespace });
+        assert.ok(events.items.some((e) => (e as KubeObject & { regarding?: { kind?: string } }).regarding?.kind === 'Canary'), 'Canary stages recorded as Events');
+        assert.doesNotMatch(output, /KUBE_FORBIDDEN|forbidden/i, 'no request of the controller was refused during the rollout');
+        process.stdout.write(`# as the chart ServiceAccount: ready after ${readyMs} ms, Sync Ready (Deployment applied and available) after ${syncedMs} ms, Canary Initialized → Succeeded in ${rolloutMs} ms\n`);
         child.kill('SIGTERM');
         assert.equal(await exited, 0, output.slice(-4000));
       } finally {

@@ -63,6 +63,13 @@ describe('/metrics of the controller process', () => {
       return sum(next, 'sluice_reconcile_total', { controller: 'gitrepository' }) > before ? next : undefined;
     }, { timeoutMs: 20_000, what: 'a reconcile counted' });
     assert.ok(sum(text, 'sluice_reconcile_duration_seconds_total', { controller: 'gitrepository' }) > 0);
+    // The histogram is fed by the work queue: every counted reconcile is an observation, with its result.
+    const observed = sum(text, 'sluice_reconcile_duration_seconds_count', { controller: 'gitrepository' });
+    assert.ok(observed > 0, 'sluice_reconcile_duration_seconds has observations');
+    assert.ok(sum(text, 'sluice_reconcile_duration_seconds_sum', { controller: 'gitrepository' }) > 0);
+    assert.equal(sum(text, 'sluice_reconcile_duration_seconds_bucket', { controller: 'gitrepository', le: '+Inf' }), observed);
+    assert.equal(observed, sum(text, 'sluice_reconcile_total', { controller: 'gitrepository' }), 'one observation per counted reconcile');
+    assert.match(text, /^sluice_reconcile_duration_seconds_count\{controller="gitrepository",result="(success|error|requeue)"\} [1-9]/m);
     // The failure became an Event through the notifier, which counts it.
     text = await eventually(async () => {
       const next = await scrape();

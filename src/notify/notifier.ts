@@ -46,8 +46,14 @@ export interface ClusterNotifierOptions {
   throttle?: ThrottleOptions | undefined;
   delivery?: DeliveryTuning | undefined;
   secrets?: SecretCacheOptions | undefined;
-  /** Write Ready conditions of Alerts and AlertProviders (only the leader should). Default true. */
+  /** Write Ready conditions of Alerts and AlertProviders. Default true. */
   writeStatus?: boolean | undefined;
+  /**
+   * A standby replica: keep the caches and note which statuses need writing,
+   * but write none until startStatusWrites() (called on taking the Lease), so
+   * only the leader writes Alert and AlertProvider status. Default false.
+   */
+  holdStatusWrites?: boolean | undefined;
   /** How often a not-ready AlertProvider is checked again (its Secret may appear). Default 30 s. */
   statusRecheckMs?: number | undefined;
   /** How often a ready AlertProvider is checked again (its Secret may go). Default 5 min. */
@@ -85,6 +91,8 @@ export class ClusterNotifier implements Notifier {
   readonly #delivery: DeliveryQueue;
   readonly #statusQueue: WorkQueue;
   readonly #writeStatus: boolean;
+  #holdStatusWrites: boolean;
+  #statusStarted = false;
   readonly #recheckMs: number;
   readonly #resyncMs: number;
   readonly #maxPending: number;
@@ -112,6 +120,7 @@ export class ClusterNotifier implements Notifier {
     this.#throttle = new NotificationThrottle(options.throttle);
     this.#secrets = new SecretCache(options.client, options.secrets);
     this.#writeStatus = options.writeStatus ?? true;
+    this.#holdStatusWrites = options.holdStatusWrites ?? false;
     this.#recheckMs = options.statusRecheckMs ?? 30_000;
     this.#resyncMs = options.statusResyncMs ?? 300_000;
     this.#maxPending = options.maxPendingEvents ?? 1000;
@@ -134,9 +143,29 @@ export class ClusterNotifier implements Notifier {
     if (this.#started || this.#closed) return;
     this.#started = true;
     for (const informer of this.#ownedInformers) informer.start();
-    if (this.#writeStatus) this.#statusQueue.start((key) => this.#reconcileStatus(key));
+    if (!this.#holdStatusWrites) this.#startStatusQueue();
     this.#synced ??= this.#syncThenFlush();
     this.#synced.catch(() => undefined);
+  }
+
+  /**
+   * Starts writing Alert and AlertProvider status after holdStatusWrites: the
+   * keys noted while standing by are written at once. Idempotent.
+   */
+  startStatusWrites(): void {
+    this.#holdStatusWrites = false;
+    if (this.#started) this.#startStatusQueue();
+  }
+
+  /** Whether this notifier writes status now (false while held on a standby). */
+  get writesStatus(): boolean {
+    return this.#statusStarted;
+  }
+
+  #startStatusQueue(): void {
+    if (!this.#writeStatus || this.#statusStarted || this.#closed) return;
+    this.#statusStarted = true;
+    this.#statusQueue.start((key) => this.#reconcileStatus(key));
   }
 
   /** Resolves when Alerts and AlertProviders are cached and events are being routed. */

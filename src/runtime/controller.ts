@@ -11,6 +11,7 @@ import type { KubeClient } from '../kube/client.ts';
 import { Informer } from '../kube/informer.ts';
 import { objectKey, type KubeObject } from '../kube/types.ts';
 import { reconcileLogger } from '../log.ts';
+import type { Leadership } from './leader.ts';
 import { WorkQueue, type ReconcileResult } from './queue.ts';
 
 export interface ReconcileContext {
@@ -30,6 +31,12 @@ export interface ControllerOptions<T extends KubeObject> {
   reconcile: (object: T, context: ReconcileContext) => Promise<ReconcileResult | void>;
   /** Called once an object is gone from the cache (deleted). */
   onDeleted?: ((key: string, context: ReconcileContext) => Promise<void>) | undefined;
+  /**
+   * For a controller that reconciles on every replica (Receivers): the
+   * framework's own status write (an invalid spec) happens on the leader only.
+   * Default: always the leader.
+   */
+  leadership?: Leadership | undefined;
   /** Informer tuning, for tests. */
   informer?: { silenceTimeoutMs?: number; relistIntervalMs?: number } | undefined;
 }
@@ -152,6 +159,8 @@ export class Controller<T extends KubeObject> {
 
   async #reportInvalid(object: T, error: SluiceError, log: Logger): Promise<void> {
     log.error({ code: error.code, err: error.message }, 'invalid spec');
+    // A standby reports nothing; the leader writes the condition when it reconciles.
+    if (this.#options.leadership && !this.#options.leadership.isLeader) return;
     const status = (object.status ?? {}) as CommonStatus;
     const generation = object.metadata.generation;
     let conditions = setCondition(status.conditions, { type: 'Ready', status: 'False', reason: 'SpecInvalid', message: error.describe(), observedGeneration: generation });

@@ -314,3 +314,51 @@ export class LeaderElector {
     }
   }
 }
+
+/**
+ * Whether this replica leads now, and a way to hear when it starts to. The
+ * process keeps one; what runs on every replica (informer caches, Receiver
+ * webhooks) asks it before a side effect only the leader may have, such as a
+ * status write.
+ */
+export interface Leadership {
+  readonly isLeader: boolean;
+  /** Calls `listener` each time this replica becomes the leader. Returns a function that removes it. */
+  onStartedLeading(listener: () => void): () => void;
+}
+
+/** Without leader election a replica always leads. */
+export const alwaysLeader: Leadership = { isLeader: true, onStartedLeading: () => () => undefined };
+
+/** The process's Leadership, set by main.ts from the LeaderElector's callbacks. */
+export class LeadershipState implements Leadership {
+  #leading: boolean;
+  readonly #listeners = new Set<() => void>();
+
+  constructor(leading = false) {
+    this.#leading = leading;
+  }
+
+  get isLeader(): boolean {
+    return this.#leading;
+  }
+
+  onStartedLeading(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Marks a change; listeners hear only of becoming the leader, and may not throw into the caller. */
+  set(leading: boolean, log?: Logger): void {
+    const became = leading && !this.#leading;
+    this.#leading = leading;
+    if (!became) return;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener();
+      } catch (error) {
+        log?.error({ err: toSluiceError(error).message }, 'leadership listener failed');
+      }
+    }
+  }
+}

@@ -61,6 +61,39 @@ test('reconcile counts, time and queue gauges follow a real work queue between s
   await queue.shutdown({ timeoutMs: 100 });
 });
 
+test('a watched WorkQueue feeds the duration histogram by controller and result: success, error, requeue', async (t) => {
+  const metrics = new ControllerMetrics({ processMetrics: false, extraRegistries: [] });
+  const queue = new WorkQueue({ name: 'canary', concurrency: 1 });
+  t.after(() => queue.shutdown({ timeoutMs: 100 }));
+  metrics.watchQueue('canary', queue);
+  let runs = 0;
+  let failed = false;
+  queue.start(async (key) => {
+    runs++;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Fails once; its retry succeeds.
+    if (key === 'ns/bad' && !failed) {
+      failed = true;
+      throw new Error('boom');
+    }
+    // A rollout step: succeeds and asks to run again later (far away, so it does not).
+    if (key === 'ns/step') return { requeueAfterMs: 60_000 };
+    return undefined;
+  });
+  queue.add('ns/done');
+  queue.add('ns/bad');
+  queue.add('ns/step');
+  while (runs < 4) await new Promise((resolve) => setTimeout(resolve, 5));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const text = await metrics.render();
+  for (const [result, count] of [['success', 2], ['error', 1], ['requeue', 1]] as const) {
+    assert.equal(valueOf(text, `sluice_reconcile_duration_seconds_count{controller="canary",result="${result}"}`), count, result);
+    assert.ok((valueOf(text, `sluice_reconcile_duration_seconds_sum{controller="canary",result="${result}"}`) ?? 0) >= 0.004 * count, result);
+    assert.equal(valueOf(text, `sluice_reconcile_duration_seconds_bucket{le="+Inf",controller="canary",result="${result}"}`), count, result);
+  }
+  assert.equal(runs, 4);
+});
+
 test('the onReconcile observer fills the duration histogram; leader gauge follows the elector', async () => {
   const metrics = new ControllerMetrics({ processMetrics: false, extraRegistries: [] });
   const observe = metrics.reconcileObserver('canary');

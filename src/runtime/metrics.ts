@@ -226,7 +226,7 @@ export class ControllerMetrics {
     gauge('sluice_workqueue_delayed', 'Keys waiting for a requeue or backoff deadline, by controller.', (s) => s.delayed);
     gauge('sluice_workqueue_longest_running_seconds', 'How long the oldest in-flight reconcile has run, by controller; a stuck reconcile shows here.', (s) => s.longestRunningMs / 1000);
     this.#reconcileDuration = new Histogram({
-      name: 'sluice_reconcile_duration_seconds', help: 'Seconds each reconcile took, by controller and result (fed by the queue onReconcile hook).',
+      name: 'sluice_reconcile_duration_seconds', help: 'Seconds each reconcile took, by controller and result (success, error, requeue: succeeded and asked to run again after a delay).',
       labelNames: ['controller', 'result'], buckets: durationBuckets, registers: [this.registry],
     });
     const isLeader = () => this.#isLeader();
@@ -238,10 +238,15 @@ export class ControllerMetrics {
     });
   }
 
-  /** Reports a controller's work queue (depth, in-flight, reconcile counts and time). */
-  watchQueue(controller: string, queue: { stats(): QueueStats }): void {
+  /**
+   * Reports a controller's work queue (depth, in-flight, reconcile counts and
+   * time) and, when the queue takes observers (a WorkQueue does), feeds
+   * sluice_reconcile_duration_seconds from every reconcile it finishes.
+   */
+  watchQueue(controller: string, queue: { stats(): QueueStats; observe?(observer: (sample: ReconcileSample) => void): () => void }): void {
     // Reconciles before the queue was watched are counted on the first scrape.
     this.#queues.set(controller, { stats: () => queue.stats(), seen: { reconciles: 0, failures: 0, retries: 0, reconcileMsTotal: 0 } });
+    queue.observe?.(this.reconcileObserver(controller));
   }
 
   /** A WorkQueue onReconcile hook that fills sluice_reconcile_duration_seconds for one controller. */

@@ -488,6 +488,64 @@ describe('WorkQueue: observability', () => {
   });
 });
 
+describe('WorkQueue: pause (a standby replica)', () => {
+  it('queues keys while paused, runs none, and runs each once on resume', async () => {
+    const clock = new ManualClock();
+    const runs: string[] = [];
+    const queue = new WorkQueue({ clock, concurrency: 2 });
+    queue.pause();
+    queue.start((key) => {
+      runs.push(key);
+      return Promise.resolve();
+    });
+    queue.add('a');
+    queue.add('b');
+    queue.add('a');
+    queue.addAfter('c', 100);
+    await clock.advance(200);
+    assert.deepEqual(runs, [], 'nothing runs while paused');
+    assert.equal(queue.paused, true);
+    assert.equal(queue.stats().depth, 3, 'a, b and the delayed c wait, deduplicated');
+    queue.resume();
+    await clock.advance(10);
+    assert.deepEqual(runs.sort(), ['a', 'b', 'c']);
+    assert.equal(queue.paused, false);
+    await queue.shutdown();
+  });
+
+  it('shuts down cleanly while paused, dropping what waited', async () => {
+    const queue = new WorkQueue({ clock: new ManualClock() });
+    queue.pause();
+    queue.start(() => Promise.resolve());
+    queue.add('a');
+    assert.deepEqual(await queue.shutdown(), { timedOut: false, dropped: 1 });
+  });
+});
+
+describe('WorkQueue: observers', () => {
+  it('observe() adds a hook after construction; requeue results are told apart; unsubscribe stops it', async () => {
+    const clock = new ManualClock();
+    const samples: string[] = [];
+    const queue = new WorkQueue({ clock, concurrency: 1 });
+    const stop = queue.observe((sample) => samples.push(`${sample.key}:${sample.outcome}`));
+    queue.start((key) => {
+      if (key === 'err') return Promise.reject(new Error('boom'));
+      return Promise.resolve(key === 'poll' ? { requeueAfterMs: 1_000 } : undefined);
+    });
+    queue.add('ok');
+    queue.add('err');
+    queue.add('poll');
+    // Before err's first retry (5 ms backoff) and poll's requeue.
+    await clock.advance(1);
+    assert.deepEqual(samples, ['ok:success', 'err:error', 'poll:requeue']);
+    stop();
+    queue.add('ok');
+    await clock.advance(1);
+    assert.equal(samples.length, 3);
+    await queue.shutdown();
+  });
+});
+
 describe('WorkQueue: shutdown', () => {
   it('waits for in-flight work, drops queued and delayed keys, and refuses new work (real clock)', async () => {
     const queue = new WorkQueue({ concurrency: 1 });

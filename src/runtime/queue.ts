@@ -39,10 +39,17 @@ export interface ReconcileResult {
  */
 export type Reconciler<K extends string = string> = (key: K, signal: AbortSignal) => Promise<ReconcileResult | void>;
 
+/**
+ * How a reconcile ended: `error` (it threw; retried with backoff), `requeue`
+ * (it succeeded and asked to run again after requeueAfterMs, e.g. polling a
+ * rollout step), `success` (it succeeded and waits for the next change).
+ */
+export type ReconcileOutcome = 'success' | 'error' | 'requeue';
+
 /** One finished reconcile, for a /metrics module to put into histograms. */
 export interface ReconcileSample<K extends string = string> {
   key: K;
-  outcome: 'success' | 'error';
+  outcome: ReconcileOutcome;
   /** How long the reconcile ran. */
   durationMs: number;
   /** How long the key waited in the queue, ready, before a worker took it. */
@@ -118,7 +125,7 @@ export class WorkQueue<K extends string = string> {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #reconcileTimeoutMs: number | undefined;
-  readonly #onReconcile: ((sample: ReconcileSample<K>) => void) | undefined;
+  readonly #observers: ((sample: ReconcileSample<K>) => void)[] = [];
 
   // Invariant: a key is in #ready exactly when it is in #dirty and not in #running.
   readonly #ready = new KeyFifo<K>();
@@ -130,6 +137,7 @@ export class WorkQueue<K extends string = string> {
 
   #reconcile: Reconciler<K> | undefined;
   #dispatchScheduled = false;
+  #paused = false;
   #closed = false;
   #shutdown: Promise<ShutdownReport> | undefined;
   #onDrained: (() => void) | undefined;
@@ -149,7 +157,41 @@ export class WorkQueue<K extends string = string> {
     const clock = this.#clock;
     this.#rateLimiter = options.rateLimiter ?? controllerRateLimiter<K>({ now: () => clock.now() });
     this.#logger = (options.logger ?? createLogger({ level: 'silent' })).child({ queue: this.name });
-    this.#onReconcile = options.onReconcile;
+    if (options.onReconcile) this.#observers.push(options.onReconcile);
+  }
+
+  /**
+   * Adds a hook called after every reconcile, as the onReconcile option (for
+   * a /metrics module that meets the queue after it was built). Returns a
+   * function that removes it.
+   */
+  observe(observer: (sample: ReconcileSample<K>) => void): () => void {
+    this.#observers.push(observer);
+    return () => {
+      const index = this.#observers.indexOf(observer);
+      if (index >= 0) this.#observers.splice(index, 1);
+    };
+  }
+
+  /**
+   * Holds dispatch: keys are still queued (deduplicated) but no reconcile
+   * starts until resume(). A standby replica keeps its caches warm this way
+   * and reconciles at once when it becomes the leader. Reconciles already
+   * running are not affected.
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Starts dispatching again after pause(); queued keys run at once. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#scheduleDispatch();
+  }
+
+  get paused(): boolean {
+    return this.#paused;
   }
 
   /** Queues `key` for a reconcile. Deduplicated; a no-op after shutdown. */
@@ -316,7 +358,7 @@ export class WorkQueue<K extends string = string> {
   // Dispatch runs in a microtask so add() never calls into a reconciler
   // synchronously (an informer handler calling add() must not re-enter it).
   #scheduleDispatch(): void {
-    if (this.#dispatchScheduled || !this.#reconcile) return;
+    if (this.#dispatchScheduled || !this.#reconcile || this.#paused) return;
     this.#dispatchScheduled = true;
     queueMicrotask(() => {
       this.#dispatchScheduled = false;
@@ -326,7 +368,7 @@ export class WorkQueue<K extends string = string> {
 
   #dispatch(): void {
     const reconcile = this.#reconcile;
-    if (!reconcile || this.#closed) return;
+    if (!reconcile || this.#closed || this.#paused) return;
     while (this.#running.size < this.#concurrency) {
       const key = this.#ready.shift();
       if (key === undefined) return;
@@ -387,11 +429,15 @@ export class WorkQueue<K extends string = string> {
       if (this.#dirty.has(key)) this.#enqueue(key);
     }
 
-    if (this.#onReconcile) {
-      try {
-        this.#onReconcile({ key, outcome: failed ? 'error' : 'success', durationMs, waitMs });
-      } catch (hookError) {
-        this.#logger.error({ err: hookError, key }, 'onReconcile hook threw; ignoring');
+    if (this.#observers.length > 0) {
+      const requeued = !failed && outcome.result?.requeueAfterMs !== undefined;
+      const sample: ReconcileSample<K> = { key, outcome: failed ? 'error' : requeued ? 'requeue' : 'success', durationMs, waitMs };
+      for (const observer of [...this.#observers]) {
+        try {
+          observer(sample);
+        } catch (hookError) {
+          this.#logger.error({ err: hookError, key }, 'onReconcile hook threw; ignoring');
+        }
       }
     }
 

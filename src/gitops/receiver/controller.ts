@@ -3,6 +3,12 @@
 // webhook server. A valid call sets sluice.dev/requestedAt on the listed
 // GitRepositories and Syncs, so they reconcile now instead of at their next
 // interval.
+//
+// With leader election it runs on every replica, not only the leader: a
+// webhook call only sets that annotation (and records an Event), which is
+// safe from any replica, and the chart's Service sends webhooks to every
+// ready pod, standbys included. So a standby reconciles Receivers too (reads
+// the token Secret, registers the path) but writes no status; the leader does.
 import type { Logger } from 'pino';
 import { setCondition } from '../../api/conditions.ts';
 import { API_GROUP_VERSION, Kinds, type Receiver, type ReceiverResource, type ReceiverStatus } from '../../api/types.ts';
@@ -47,6 +53,8 @@ function describeRef(ref: ObjectRef): string {
 
 export class ReceiverController implements RunningController {
   readonly name = 'receiver';
+  /** Webhooks are served by every replica; see the header. */
+  readonly reconcilesOnStandby = true;
   readonly controller: Controller<Receiver>;
   readonly #deps: ControllerDeps;
   readonly #secrets: SecretReader<string>;
@@ -58,6 +66,7 @@ export class ReceiverController implements RunningController {
   readonly #pathOf = new Map<string, string>();
   readonly #written = new Map<string, { uid: string | undefined; status: ReceiverStatus }>();
   #server: ReceiverServer | undefined;
+  #unsubscribe: (() => void) | undefined;
 
   constructor(deps: ControllerDeps, options: ReceiverControllerOptions = {}) {
     this.#deps = deps;
@@ -71,6 +80,7 @@ export class ReceiverController implements RunningController {
       namespaces: deps.config.namespaces,
       concurrency: deps.config.concurrency,
       logger: deps.logger,
+      leadership: deps.leadership,
       reconcile: (receiver, context) => this.reconcile(receiver, context),
       onDeleted: (key) => {
         this.#unregister(key);
@@ -96,10 +106,15 @@ export class ReceiverController implements RunningController {
       logger: this.#deps.logger,
       lookup: (path) => this.#endpoints.get(path),
     });
+    // A standby wrote no status; the new leader writes every Receiver's.
+    this.#unsubscribe = this.#deps.leadership?.onStartedLeading(() => {
+      for (const receiver of this.controller.list()) this.controller.enqueue(objectKey(receiver.metadata));
+    });
     this.controller.start();
   }
 
   async stop(): Promise<void> {
+    this.#unsubscribe?.();
     await this.#server?.close();
     await this.controller.stop();
   }
@@ -208,6 +223,7 @@ export class ReceiverController implements RunningController {
   }
 
   async #writeStatus(receiver: Receiver, status: ReceiverStatus): Promise<void> {
+    if (this.#deps.leadership && !this.#deps.leadership.isLeader) return;
     const key = objectKey(receiver.metadata);
     const base = this.#base(receiver);
     if (JSON.stringify(base) === JSON.stringify(status)) return;
