@@ -14,6 +14,13 @@ export interface ObservedRoutes {
   mirror: boolean;
   /** A/B match rules are in place. */
   match: boolean;
+  /**
+   * analysis.sessionAffinity as the routes say, absent when there are no
+   * session rules: `sticky` while requests carrying the session cookie go to
+   * the canary, `expiring` once the rollout is over and the rule clears it.
+   * `setCookie` is the Set-Cookie header the router sends.
+   */
+  session?: { state: 'sticky' | 'expiring'; setCookie: string };
 }
 
 /** Reads user-owned objects the router builds from (e.g. the Ingress), from a cache. */
@@ -58,4 +65,63 @@ export function headerMatches(match: readonly Record<string, unknown>[] | undefi
       return { name, type: 'Prefix' as const, value: condition.prefix ?? '' };
     });
   });
+}
+
+/**
+ * analysis.sessionAffinity, the way Flagger does it, with these differences:
+ *
+ * - While traffic is split (weight above 0, not A/B, not mirroring), responses
+ *   from the canary carry `Set-Cookie: <cookieName>=<value>; Max-Age=<maxAge>; Path=/`
+ *   and a rule ahead of the weighted one sends every request whose Cookie
+ *   header holds that exact cookie to the canary. A user who landed on the
+ *   canary once stays there for the rest of the rollout.
+ * - The value is the revision being rolled out (status.lastAppliedSpec), not a
+ *   random string kept in status: the same rollout always builds the same
+ *   objects (so re-applying changes nothing, and a restarted controller builds
+ *   the same rule), and each rollout has its own cookie, so a cookie from an
+ *   earlier rollout never pins anyone to a later canary.
+ * - `Path=/` so the cookie covers the whole host (without it the browser scopes
+ *   it to the directory of the first request), and so the expiry below
+ *   replaces it.
+ * - Once the rollout is over (weight back to 0: promoted or rolled back), the
+ *   rule for that revision's cookie stays, now sending the request to the
+ *   primary and answering `Set-Cookie: <cookieName>=; Max-Age=0; Path=/`, which
+ *   removes the cookie from the browser. It is replaced by the next rollout's
+ *   sticky rule.
+ * - The Cookie header is matched with an anchored regular expression on the
+ *   whole `name=value` pair (Flagger matches `.*name=value.*`, which also
+ *   matches e.g. `xname=value2`).
+ *
+ * A/B testing (analysis.match) and Blue/Green have no traffic split, so no
+ * session rules are built for them.
+ */
+export interface SessionAffinity {
+  /** `sticky`: send cookie holders to the canary; `expiring`: to the primary, clearing the cookie. */
+  state: 'sticky' | 'expiring';
+  cookieName: string;
+  /** The Set-Cookie header value the router adds. */
+  setCookie: string;
+  /** RE2 regular expression for the Cookie request header: true when it holds `cookieName=value`. */
+  cookieRegex: string;
+}
+
+/** The name of the rule (VirtualService http route, HTTPRoute rule) that carries the session cookie. */
+export const SESSION_RULE = 'session-affinity';
+export const DEFAULT_SESSION_MAX_AGE = 86_400;
+
+function escapeRegex(text: string): string {
+  return text.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&');
+}
+
+export function sessionAffinity(canary: Canary, routes: Routes): SessionAffinity | undefined {
+  const config = canary.spec.analysis.sessionAffinity;
+  if (!config || routes.match || routes.mirror) return undefined;
+  const value = canary.status?.lastAppliedSpec ?? canary.metadata.uid;
+  if (!value) return undefined;
+  const name = config.cookieName;
+  const cookieRegex = `^(.*;\\s*)?${escapeRegex(name)}=${escapeRegex(value)}(;.*)?$`;
+  if (routes.canaryWeight > 0) {
+    return { state: 'sticky', cookieName: name, setCookie: `${name}=${value}; Max-Age=${config.maxAge ?? DEFAULT_SESSION_MAX_AGE}; Path=/`, cookieRegex };
+  }
+  return { state: 'expiring', cookieName: name, setCookie: `${name}=; Max-Age=0; Path=/`, cookieRegex };
 }

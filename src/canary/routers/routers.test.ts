@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Canary, CanaryProvider, KubeObject } from '../../api/types.ts';
 import type { Routes } from '../state.ts';
 import { routerFor } from './factory.ts';
+import { sessionAffinity } from './router.ts';
 
 const canary = (provider: CanaryProvider, extra: Partial<Canary['spec']> = {}, analysis: Partial<Canary['spec']['analysis']> = {}): Canary => ({
   apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'web', namespace: 'shop', uid: 'u1' },
@@ -125,5 +126,155 @@ describe('routers', () => {
     assert.deepEqual(http[0]?.match, [{ headers: { 'x-canary': { exact: 'insider' } } }]);
     assert.deepEqual(http[0]?.route.map((r) => r.weight), [0, 100]);
     assert.deepEqual(http[1]?.route.map((r) => r.weight), [100, 0]);
+  });
+
+  const withStatus = (subject: Canary, lastAppliedSpec: string): Canary => ({ ...subject, status: { lastAppliedSpec } });
+  const featureService: Canary['spec']['service'] = {
+    port: 80,
+    timeout: '15s',
+    retries: { attempts: 3, perTryTimeout: '5s', retryOn: 'gateway-error,connect-failure,503' },
+    headers: {
+      request: { set: { 'x-env': 'prod' }, add: { 'x-via': 'sluice' }, remove: ['x-debug'] },
+      response: { set: { 'cache-control': 'no-store' }, remove: ['server'] },
+    },
+  };
+
+  test('session cookie: the revision as value, an anchored regex on the pair, sticky above weight 0, expiring at 0, none for A/B or mirroring', () => {
+    const subject = withStatus(canary('istio', {}, { sessionAffinity: { cookieName: 'canary.session' } }), 'abc123');
+    const sticky = sessionAffinity(subject, weight(30));
+    assert.deepEqual(sticky && { ...sticky, cookieRegex: undefined }, { state: 'sticky', cookieName: 'canary.session', setCookie: 'canary.session=abc123; Max-Age=86400; Path=/', cookieRegex: undefined });
+    const regex = new RegExp(sticky?.cookieRegex ?? '');
+    for (const header of ['canary.session=abc123', 'a=1; canary.session=abc123', 'a=1;canary.session=abc123; b=2']) assert.match(header, regex, header);
+    for (const header of ['canary-session=abc123', 'xcanary.session=abc123', 'canary.session=abc1234', 'canary.session=old; a=abc123']) assert.doesNotMatch(header, regex, header);
+    assert.equal(sessionAffinity(withStatus(canary('istio', {}, { sessionAffinity: { cookieName: 'c', maxAge: 60 } }), 'r1'), weight(10))?.setCookie, 'c=r1; Max-Age=60; Path=/');
+    assert.deepEqual(sessionAffinity(subject, weight(0)) && { ...sessionAffinity(subject, weight(0)), cookieRegex: undefined }, { state: 'expiring', cookieName: 'canary.session', setCookie: 'canary.session=; Max-Age=0; Path=/', cookieRegex: undefined });
+    assert.equal(sessionAffinity(subject, { canaryWeight: 0, match: true, mirror: false }), undefined);
+    assert.equal(sessionAffinity(subject, { canaryWeight: 0, match: false, mirror: true }), undefined);
+    assert.equal(sessionAffinity(withStatus(canary('istio'), 'abc123'), weight(30)), undefined);
+  });
+
+  test('istio: service.headers, retries and timeout on every http route', () => {
+    const subject = canary('istio', { service: featureService }, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] });
+    const [vs] = routerFor(subject).build(subject, { canaryWeight: 0, match: true, mirror: false }, lookup);
+    const http = (vs?.spec as { http: { headers?: unknown; retries?: unknown; timeout?: string }[] }).http;
+    assert.equal(http.length, 2);
+    for (const route of http) {
+      assert.deepEqual(route.headers, {
+        request: { set: { 'x-env': 'prod' }, add: { 'x-via': 'sluice' }, remove: ['x-debug'] },
+        response: { set: { 'cache-control': 'no-store' }, remove: ['server'] },
+      });
+      assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: '5s', retryOn: 'gateway-error,connect-failure,503' });
+      assert.equal(route.timeout, '15s');
+    }
+    const empty = canary('istio', { service: { port: 80, headers: { request: { set: {}, remove: [] } } } });
+    const [plain] = routerFor(empty).build(empty, weight(10), lookup);
+    assert.equal((plain?.spec as { http: { headers?: unknown }[] }).http[0]?.headers, undefined, 'empty header operations are left out');
+  });
+
+  test('istio: A/B and session rules are ANDed with service.match', () => {
+    const serviceMatch = [{ uri: { prefix: '/api' } }, { uri: { prefix: '/v2' }, headers: { 'x-tenant': { exact: 'a' } } }];
+    const ab = canary('istio', { service: { port: 80, match: serviceMatch } }, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] });
+    const [vs] = routerFor(ab).build(ab, { canaryWeight: 0, match: true, mirror: false }, lookup);
+    const http = (vs?.spec as { http: { match?: unknown[] }[] }).http;
+    assert.deepEqual(http[0]?.match, [
+      { uri: { prefix: '/api' }, headers: { 'x-canary': { exact: 'insider' } } },
+      { uri: { prefix: '/v2' }, headers: { 'x-tenant': { exact: 'a' }, 'x-canary': { exact: 'insider' } } },
+    ]);
+    assert.deepEqual(http[1]?.match, serviceMatch);
+  });
+
+  test('istio: sessionAffinity sends cookie holders to the canary, the canary hands out the cookie, and the cookie is expired after the rollout', () => {
+    const subject = withStatus(canary('istio', { service: { port: 80, headers: { response: { set: { 'x-served-by': 'web' } } } } }, { sessionAffinity: { cookieName: 'canary', maxAge: 600 } }), 'r1');
+    const router = routerFor(subject);
+    const [vs] = router.build(subject, weight(30), lookup);
+    type Route = { name?: string; match?: { headers: Record<string, { regex: string }> }[]; headers?: unknown; route: { destination: { host: string }; weight: number; headers?: unknown }[] };
+    const http = (vs?.spec as { http: Route[] }).http;
+    assert.equal(http.length, 2);
+    assert.equal(http[0]?.name, 'session-affinity');
+    assert.equal(http[0]?.match?.[0]?.headers.cookie?.regex, '^(.*;\\s*)?canary=r1(;.*)?$');
+    assert.deepEqual(http[0]?.route.map((d) => [d.destination.host, d.weight]), [['web-primary', 0], ['web-canary', 100]]);
+    assert.deepEqual(http[0]?.headers, { response: { set: { 'x-served-by': 'web' } } }, 'service headers on the session rule too');
+    assert.deepEqual(http[1]?.route.map((d) => [d.destination.host, d.weight]), [['web-primary', 70], ['web-canary', 30]]);
+    assert.equal(http[1]?.route[0]?.headers, undefined);
+    assert.deepEqual(http[1]?.route[1]?.headers, { response: { add: { 'Set-Cookie': 'canary=r1; Max-Age=600; Path=/' } } });
+    assert.deepEqual(router.readRoutes(subject, [vs]), { primaryWeight: 70, canaryWeight: 30, mirror: false, match: false, session: { state: 'sticky', setCookie: 'canary=r1; Max-Age=600; Path=/' } });
+
+    const [after] = router.build(subject, weight(0), lookup);
+    const done = (after?.spec as { http: Route[] }).http;
+    assert.equal(done.length, 2);
+    assert.deepEqual(done[0]?.route.map((d) => [d.destination.host, d.weight]), [['web-primary', 100], ['web-canary', 0]]);
+    assert.deepEqual(done[0]?.route[0]?.headers, { response: { add: { 'Set-Cookie': 'canary=; Max-Age=0; Path=/' } } });
+    assert.equal(done[1]?.route[1]?.headers, undefined);
+    assert.deepEqual(router.readRoutes(subject, [after]), { primaryWeight: 100, canaryWeight: 0, mirror: false, match: false, session: { state: 'expiring', setCookie: 'canary=; Max-Age=0; Path=/' } });
+
+    const [mirrored] = router.build(subject, { canaryWeight: 0, match: false, mirror: true }, lookup);
+    assert.equal((mirrored?.spec as { http: Route[] }).http.length, 1, 'no session rule while mirroring');
+  });
+
+  test('gatewayapi: service.headers as one RequestHeaderModifier and one ResponseHeaderModifier per rule; retries are not carried over', () => {
+    const subject = canary('gatewayapi', { service: featureService }, { stepWeight: undefined, iterations: 2, mirror: true, mirrorWeight: 10 });
+    const router = routerFor(subject);
+    const [route] = router.build(subject, { canaryWeight: 0, match: false, mirror: true }, lookup);
+    const rules = (route?.spec as { rules: Record<string, unknown>[] }).rules;
+    assert.equal(rules.length, 1);
+    assert.deepEqual(rules[0]?.filters, [
+      { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-env', value: 'prod' }], add: [{ name: 'x-via', value: 'sluice' }], remove: ['x-debug'] } },
+      { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'cache-control', value: 'no-store' }], remove: ['server'] } },
+      { type: 'RequestMirror', requestMirror: { backendRef: { name: 'web-canary', port: 80 }, percent: 10 } },
+    ]);
+    assert.deepEqual(rules[0]?.timeouts, { request: '15s' });
+    assert.equal(rules[0]?.retry, undefined, 'HTTPRoute retry is experimental-channel only');
+    assert.equal(JSON.stringify(route).includes('attempts'), false);
+    assert.equal(router.readRoutes(subject, [route])?.mirror, true);
+
+    const ab = canary('gatewayapi', { service: featureService }, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] });
+    const [abRoute] = routerFor(ab).build(ab, { canaryWeight: 0, match: true, mirror: false }, lookup);
+    const abRules = (abRoute?.spec as { rules: { filters?: { type: string }[] }[] }).rules;
+    assert.deepEqual(abRules.map((r) => r.filters?.map((f) => f.type)), [['RequestHeaderModifier', 'ResponseHeaderModifier'], ['RequestHeaderModifier', 'ResponseHeaderModifier']]);
+  });
+
+  test('gatewayapi: A/B and session rules are ANDed with service.match', () => {
+    const serviceMatch = [{ path: { type: 'PathPrefix', value: '/api' } }, { path: { type: 'PathPrefix', value: '/v2' }, headers: [{ name: 'x-tenant', type: 'Exact', value: 'a' }] }];
+    const ab = canary('gatewayapi', { service: { port: 80, match: serviceMatch } }, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { prefix: 'in' } } }] });
+    const [route] = routerFor(ab).build(ab, { canaryWeight: 0, match: true, mirror: false }, lookup);
+    const rules = (route?.spec as { rules: { matches?: unknown[] }[] }).rules;
+    assert.deepEqual(rules[0]?.matches, [
+      { path: { type: 'PathPrefix', value: '/api' }, headers: [{ name: 'x-canary', type: 'RegularExpression', value: '^in.*' }] },
+      { path: { type: 'PathPrefix', value: '/v2' }, headers: [{ name: 'x-tenant', type: 'Exact', value: 'a' }, { name: 'x-canary', type: 'RegularExpression', value: '^in.*' }] },
+    ]);
+    assert.deepEqual(rules[1]?.matches, serviceMatch);
+
+    const sticky = withStatus(canary('gatewayapi', { service: { port: 80, match: serviceMatch } }, { sessionAffinity: { cookieName: 'canary' } }), 'r2');
+    const [stickyRoute] = routerFor(sticky).build(sticky, weight(20), lookup);
+    const stickyRules = (stickyRoute?.spec as { rules: { matches?: { headers?: { name: string }[] }[] }[] }).rules;
+    assert.deepEqual(stickyRules[0]?.matches?.map((m) => m.headers?.map((h) => h.name)), [['Cookie'], ['x-tenant', 'Cookie']]);
+  });
+
+  test('gatewayapi: sessionAffinity with a Set-Cookie filter on the canary backendRef, and an expiring rule after the rollout', () => {
+    const subject = withStatus(canary('gatewayapi', { service: { port: 80, headers: { response: { add: { 'x-served-by': 'web' } } } } }, { sessionAffinity: { cookieName: 'canary' } }), 'r1');
+    const router = routerFor(subject);
+    const [route] = router.build(subject, weight(40), lookup);
+    type Rule = { name?: string; matches?: { headers: unknown[] }[]; filters?: unknown[]; backendRefs: { name: string; weight: number; filters?: unknown[] }[] };
+    const rules = (route?.spec as { rules: Rule[] }).rules;
+    assert.equal(rules.length, 2);
+    assert.equal(rules[0]?.name, 'session-affinity');
+    assert.deepEqual(rules[0]?.matches, [{ headers: [{ name: 'Cookie', type: 'RegularExpression', value: '^(.*;\\s*)?canary=r1(;.*)?$' }] }]);
+    assert.deepEqual(rules[0]?.backendRefs.map((b) => [b.name, b.weight]), [['web-primary', 0], ['web-canary', 100]]);
+    assert.deepEqual(rules[0]?.filters, [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'x-served-by', value: 'web' }] } }]);
+    assert.deepEqual(rules[1]?.backendRefs.map((b) => [b.name, b.weight]), [['web-primary', 60], ['web-canary', 40]]);
+    assert.equal(rules[1]?.backendRefs[0]?.filters, undefined);
+    assert.deepEqual(rules[1]?.backendRefs[1]?.filters, [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'Set-Cookie', value: 'canary=r1; Max-Age=86400; Path=/' }] } }]);
+    assert.deepEqual(router.readRoutes(subject, [route]), { primaryWeight: 60, canaryWeight: 40, mirror: false, match: false, session: { state: 'sticky', setCookie: 'canary=r1; Max-Age=86400; Path=/' } });
+
+    const [after] = router.build(subject, weight(0), lookup);
+    const done = (after?.spec as { rules: Rule[] }).rules;
+    assert.deepEqual(done[0]?.backendRefs.map((b) => [b.name, b.weight]), [['web-primary', 100], ['web-canary', 0]]);
+    assert.deepEqual(done[0]?.backendRefs[0]?.filters, [{ type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'Set-Cookie', value: 'canary=; Max-Age=0; Path=/' }] } }]);
+    assert.equal(done[1]?.backendRefs[1]?.filters, undefined);
+    assert.deepEqual(router.readRoutes(subject, [after]), { primaryWeight: 100, canaryWeight: 0, mirror: false, match: false, session: { state: 'expiring', setCookie: 'canary=; Max-Age=0; Path=/' } });
+
+    const ab = withStatus(canary('gatewayapi', {}, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }], sessionAffinity: { cookieName: 'canary' } }), 'r1');
+    const [abRoute] = routerFor(ab).build(ab, { canaryWeight: 0, match: true, mirror: false }, lookup);
+    assert.deepEqual(routerFor(ab).readRoutes(ab, [abRoute]), { primaryWeight: 100, canaryWeight: 0, mirror: false, match: true }, 'no session rule during A/B');
   });
 });
