@@ -15,6 +15,7 @@ install_debian_packages() {
   command -v prometheus >/dev/null || missing+=(prometheus)
   command -v htpasswd >/dev/null || missing+=(apache2-utils)  # bcrypt for Prometheus basic auth in tests
   command -v curl >/dev/null || missing+=(curl)
+  command -v tmux >/dev/null || missing+=(tmux)  # a pseudo-terminal for the CLI live-view test
   [ ${#missing[@]} -eq 0 ] && return 0
   log "installing Debian packages: ${missing[*]}"
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Canary } from '../api/types.ts';
 import { ManualAnnotations } from '../canary/controller.ts';
-import { CanaryRequestAnnotations, describeCanary, isCurrent, parseWaitFor } from './canary.ts';
+import { CanaryPauseAnnotations, CanaryRequestAnnotations, describeCanary, isCurrent, parseWaitFor, requestId } from './canary.ts';
 import { parseDurationFlag } from './common.ts';
 import { formatAge, formatTable } from './output.ts';
 
@@ -14,7 +14,21 @@ const canary = (status: Canary['status'], analysis: Partial<Canary['spec']['anal
 
 describe('canary status text', () => {
   test('the request annotations are the ones the Canary controller reads', () => {
-    assert.deepEqual(CanaryRequestAnnotations, ManualAnnotations);
+    assert.deepEqual({ ...CanaryRequestAnnotations, ...CanaryPauseAnnotations }, ManualAnnotations);
+  });
+
+  test('request ids start with the time, so the later of a pause and a resume can be told', () => {
+    const early = requestId(new Date('2026-01-01T00:00:00Z'));
+    const late = requestId(new Date('2026-01-01T00:00:01Z'));
+    assert.match(early, /^2026-01-01T00:00:00\.000Z-[0-9a-f]{6}$/);
+    assert.ok(late > early);
+  });
+
+  test('a paused rollout shows who paused it', () => {
+    const paused = canary({ phase: 'Progressing', canaryWeight: 20, paused: { id: 'req-1', since: '2026-01-01T00:00:00.000Z', by: 'sluice' } });
+    const lines = describeCanary(paused, { now: Date.parse('2026-01-01T00:00:30Z') }).join('\n');
+    assert.match(lines, /Paused:\s+by sluice for 30s \(request req-1\); resume with `sluice resume canary web`/);
+    assert.match(describeCanary(paused, { compact: true })[0] ?? '', /^Progressing weight 20\/50 \(step 2\/5\) failed checks 0\/3 paused by sluice/);
   });
 
   test('progress by weight with the step of the schedule, checks, gate, metrics and images', () => {

@@ -1,6 +1,6 @@
-// Canary commands: promote|abort|retry through the sluice.dev/* request
-// annotations (acknowledged by the controller in status.requests),
-// pause|resume through spec.suspend, `status` and `wait` reading the status.
+// Canary commands: promote|abort|retry|pause|resume through the sluice.dev/*
+// request annotations (acknowledged by the controller in status.requests),
+// spec.suspend for Flagger's suspend, `status` and `wait` reading the status.
 import { randomBytes } from 'node:crypto';
 import { API_GROUP_VERSION, type Canary, type CanaryStatus } from '../api/types.ts';
 import { ErrorCodes, SluiceError } from '../errors.ts';
@@ -11,53 +11,97 @@ import { conditionOf, ExitCode, parseDurationFlag, pollUntil, quietLogger, retry
 import { listEventsFor } from './events.ts';
 import { formatAge, toJson } from './output.ts';
 
-/** Must match ManualAnnotations in src/canary/controller.ts. */
+/** With CanaryPauseAnnotations, must match ManualAnnotations in src/canary/controller.ts. */
 export const CanaryRequestAnnotations = {
   promote: 'sluice.dev/promote',
   abort: 'sluice.dev/abort',
   retry: 'sluice.dev/retry',
 } as const;
 
+/** Pause holds an active rollout where it is; resume continues it from the same step. */
+export const CanaryPauseAnnotations = {
+  pause: 'sluice.dev/pause',
+  resume: 'sluice.dev/resume',
+} as const;
+
 export type CanaryRequest = keyof typeof CanaryRequestAnnotations;
+export type CanaryPauseRequest = keyof typeof CanaryPauseAnnotations;
+type AnyCanaryRequest = CanaryRequest | CanaryPauseRequest;
+
+const allRequestAnnotations: Readonly<Record<AnyCanaryRequest, string>> = { ...CanaryRequestAnnotations, ...CanaryPauseAnnotations };
 
 function canaryRef(namespace: string, name: string): ObjectRef {
   return { apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name };
 }
 
-export async function runCanaryRequest(request: CanaryRequest, name: string, options: GlobalOptions & { wait: boolean; timeout: string }): Promise<void> {
+/**
+ * A new request id: a timestamp first, so the controller can tell which of a
+ * pause and a resume set at about the same time came later.
+ */
+export function requestId(now: Date = new Date()): string {
+  return `${now.toISOString()}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function runCanaryRequest(request: AnyCanaryRequest, name: string, options: GlobalOptions & { wait: boolean; timeout: string }): Promise<void> {
   const timeoutMs = parseDurationFlag(options.timeout, '--timeout');
   await withSession(options, async ({ client, namespace }) => {
     const ref = canaryRef(namespace, name);
     await client.get(ref);
-    const id = `${new Date().toISOString()}-${randomBytes(3).toString('hex')}`;
-    await client.patchMerge(ref, { metadata: { annotations: { [CanaryRequestAnnotations[request]]: id } } });
-    write(`► ${request} requested for Canary ${namespace}/${name} (request ${id})`);
-    if (!options.wait) return;
-    const acknowledged = await pollUntil(async () => {
-      const canary = await client.get<Canary>(ref);
-      const entry = canary.status?.requests?.[request];
-      return entry?.id === id ? { entry, canary } : undefined;
-    }, { timeoutMs, intervalMs: 500 });
-    if (!acknowledged) {
-      throw new SluiceError(ErrorCodes.ReconcileTimeout, `the controller did not acknowledge the ${request} request within ${timeoutMs / 1000}s`, {
-        hint: 'check that the sluice controller is running and watches this namespace; the annotation stays set and is handled when it is',
-      });
-    }
-    const result = acknowledged.entry.result;
-    if (result.startsWith('ignored')) {
-      warn(`✗ ${result}`);
-      throw new ExitCode(1);
-    }
-    write(`✔ ${result}`);
+    await requestAndWait(client, ref, request, { wait: options.wait, timeoutMs });
   });
 }
 
-export async function runCanarySuspend(name: string, suspend: boolean, options: GlobalOptions): Promise<void> {
+async function requestAndWait(client: KubeClient, ref: ObjectRef, request: AnyCanaryRequest, options: { wait: boolean; timeoutMs: number }): Promise<void> {
+  const { timeoutMs } = options;
+  const id = requestId();
+  await client.patchMerge(ref, { metadata: { annotations: { [allRequestAnnotations[request]]: id } } });
+  write(`► ${request} requested for Canary ${ref.namespace ?? ''}/${ref.name} (request ${id})`);
+  if (!options.wait) return;
+  const acknowledged = await pollUntil(async () => {
+    const canary = await client.get<Canary>(ref);
+    const entry = canary.status?.requests?.[request];
+    return entry?.id === id ? { entry, canary } : undefined;
+  }, { timeoutMs, intervalMs: 500 });
+  if (!acknowledged) {
+    throw new SluiceError(ErrorCodes.ReconcileTimeout, `the controller did not acknowledge the ${request} request within ${timeoutMs / 1000}s`, {
+      hint: 'check that the sluice controller is running and watches this namespace; the annotation stays set and is handled when it is',
+    });
+  }
+  const result = acknowledged.entry.result;
+  if (result.startsWith('ignored')) {
+    warn(`✗ ${result}`);
+    throw new ExitCode(1);
+  }
+  write(`✔ ${result}`);
+}
+
+/**
+ * `sluice pause|resume canary`: the sluice.dev/pause or sluice.dev/resume
+ * request, waiting for the controller's acknowledgement like promote/abort/retry.
+ * Resume also clears spec.suspend, which older sluice versions set for pause;
+ * with only that set, clearing it is the whole resume.
+ */
+export async function runCanaryPause(name: string, pause: boolean, options: GlobalOptions & { wait?: boolean | undefined; timeout?: string | undefined }): Promise<void> {
+  const timeoutMs = parseDurationFlag(options.timeout ?? '2m', '--timeout');
+  await withSession(options, async ({ client, namespace }) => {
+    const ref = canaryRef(namespace, name);
+    const canary = await client.get<Canary>(ref);
+    if (!pause && canary.spec.suspend === true) {
+      await client.patchMerge(ref, { spec: { suspend: false } });
+      write(`✔ Canary ${namespace}/${name}: spec.suspend cleared; new rollouts start again`);
+      if (!canary.status?.paused) return;
+    }
+    await requestAndWait(client, ref, pause ? 'pause' : 'resume', { wait: options.wait ?? true, timeoutMs });
+  });
+}
+
+/** Flagger's spec.suspend: no new rollouts start while it is true (a rollout under way is held with pause). */
+export async function runCanarySetSuspend(name: string, suspend: boolean, options: GlobalOptions): Promise<void> {
   await withSession(options, async ({ client, namespace }) => {
     const ref = canaryRef(namespace, name);
     await client.get(ref);
     await client.patchMerge(ref, { spec: { suspend } });
-    write(`✔ Canary ${namespace}/${name} ${suspend ? 'paused (spec.suspend=true): no new steps run until resumed' : 'resumed'}`);
+    write(`✔ Canary ${namespace}/${name} ${suspend ? 'suspended (spec.suspend=true): no new rollout starts until resumed' : 'unsuspended (spec.suspend=false)'}`);
   });
 }
 
@@ -113,7 +157,7 @@ export function describeCanary(canary: Canary, options: { compact?: boolean; now
     : `weight ${weight}/${maxWeight}${steps.length > 0 ? ` (step ${stepIndex < 0 ? 0 : stepIndex + 1}/${steps.length})` : ''}`;
   const failed = `failed checks ${status.failedChecks ?? 0}/${a.threshold ?? 5}`;
   if (options.compact) {
-    const gate = status.gate ? ` gate=${status.gate.webhook}` : '';
+    const gate = (status.paused ? ` paused${status.paused.by ? ` by ${status.paused.by}` : ''}` : '') + (status.gate ? ` gate=${status.gate.webhook}` : '');
     const message = conditionOf(canary, 'Ready')?.message ?? '';
     return [`${phase} ${progress} ${failed}${gate}${message ? ` — ${message}` : ''}`];
   }
@@ -127,6 +171,9 @@ export function describeCanary(canary: Canary, options: { compact?: boolean; now
   const canaryImages = options.images?.canary ?? status.canaryImages;
   if (primaryImages) lines.push(`Primary:   ${primaryImages.join(', ')}`);
   if (canaryImages && canaryImages.length > 0) lines.push(`Canary:    ${canaryImages.join(', ')}`);
+  if (status.paused) {
+    lines.push(`Paused:    by ${status.paused.by ?? 'unknown'} for ${formatAge(status.paused.since, options.now)} (request ${status.paused.id}); resume with \`sluice resume canary ${canary.metadata.name}\``);
+  }
   if (status.gate) lines.push(`Waiting:   ${status.gate.type} webhook "${status.gate.webhook}": ${status.gate.message}`);
   if (status.failedRevision) lines.push(`Rolled back: revision ${status.failedRevision.revision}${status.failedRevision.reason ? ` (${status.failedRevision.reason})` : ''}`);
   for (const m of status.metrics ?? []) {
@@ -189,7 +236,9 @@ async function watchCanary(client: KubeClient, ref: ObjectRef): Promise<void> {
         const events = await listEventsFor(client, [ref]).catch(() => []);
         const timeline = events.slice(-8).map((e) => `  ${new Date(e.time).toISOString()}  ${e.reason}: ${e.note.replace(/\n/g, '; ')}`);
         const text = [...describeCanary(canary, { images }), ...(timeline.length > 0 ? ['Events:', ...timeline] : [])].join('\n');
-        if (text !== last) process.stdout.write(`\x1b[H\x1b[2J${colour(text)}\n`);
+        // Redraw in place: home, each line cleared to its end, the rest of the screen cleared.
+        // Never a full clear, which many terminals copy into the scrollback on every update.
+        if (text !== last) process.stdout.write(`\x1b[H${colour(text).split('\n').map((line) => `${line}\x1b[K`).join('\n')}\n\x1b[J`);
         last = text;
       } else {
         const line = describeCanary(canary, { compact: true })[0] ?? '';
@@ -202,11 +251,20 @@ async function watchCanary(client: KubeClient, ref: ObjectRef): Promise<void> {
     if (event.object.metadata.name !== ref.name) return;
     render(event.type === 'deleted' ? undefined : event.object);
   });
+  // The live view uses the terminal's alternate screen; the last view is printed to the normal one on exit.
+  if (tty) process.stdout.write(ALTERNATE_SCREEN_ON);
   informer.start();
-  await new Promise<void>((resolve) => done.signal.addEventListener('abort', () => resolve(), { once: true }));
-  await informer.stop();
-  await rendering;
+  try {
+    await new Promise<void>((resolve) => done.signal.addEventListener('abort', () => resolve(), { once: true }));
+    await informer.stop();
+    await rendering;
+  } finally {
+    if (tty) process.stdout.write(`${ALTERNATE_SCREEN_OFF}${last ? `${colour(last)}\n` : ''}`);
+  }
 }
+
+const ALTERNATE_SCREEN_ON = '\x1b[?1049h\x1b[H';
+const ALTERNATE_SCREEN_OFF = '\x1b[?1049l';
 
 function colour(text: string): string {
   return text

@@ -5,6 +5,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Condition } from '../api/types.ts';
 import type { KubeObject } from '../kube/types.ts';
+import { chooseKubeconfig, explainError } from './connection.ts';
 
 export interface GlobalOptions {
   kubeconfig?: string | undefined;
@@ -27,20 +28,29 @@ export interface Session {
   client: KubeClient;
   /** -n, else the context's namespace. */
   namespace: string;
+  /** The kubeconfig context in use; undefined in a Pod without a kubeconfig. */
+  context: string | undefined;
 }
 
 export async function openSession(options: GlobalOptions): Promise<Session> {
+  // Checked first: a wrong path or context name gets a message that says which, before any connection.
+  const choice = chooseKubeconfig(options);
   // Loaded on demand: the Kubernetes client is most of the start-up time, and --help or migrate need none of it.
   const { KubeClient: Client } = await import('../kube/client.ts');
   const client = Client.connect({ kubeconfig: options.kubeconfig, context: options.context });
-  return { client, namespace: options.namespace ?? client.defaultNamespace };
+  return { client, namespace: options.namespace ?? client.defaultNamespace, context: choice.context };
 }
 
-/** Runs fn with a session and always closes the connection. */
+/**
+ * Runs fn with a session and always closes the connection. Errors leave it
+ * in the CLI's wording: an unreachable server names itself and the context.
+ */
 export async function withSession<T>(options: GlobalOptions, fn: (session: Session) => Promise<T>): Promise<T> {
   const session = await openSession(options);
   try {
     return await fn(session);
+  } catch (error) {
+    throw explainError(error, { server: session.client.rest.connection.server, context: session.context, namespace: session.namespace });
   } finally {
     session.client.close();
   }

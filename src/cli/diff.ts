@@ -1,14 +1,16 @@
 // `sluice diff sync NAME [--path DIR]`: builds the Sync's manifests (from a
-// local directory or from its GitRepository), dry-runs them server-side and
+// local directory, or from the commit of its GitRepository's last fetched
+// artifact, which is what the controller applies), dry-runs them server-side and
 // prints a unified diff against the cluster, Secret values masked.
 // Exit status: 0 no changes, 1 changes, 2 error — usable as a PR gate.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { API_GROUP_VERSION, type GitRepository, type Sync } from '../api/types.ts';
+import { API_GROUP_VERSION, type GitRepository, type GitRepositoryRef, type Sync } from '../api/types.ts';
 import { ErrorCodes, SluiceError, toSluiceError } from '../errors.ts';
 import { parseGitCredentials, type GitCredentials } from '../gitops/source/credentials.ts';
 import { GitFetcher } from '../gitops/source/fetch.ts';
+import { commitOfRevision } from '../gitops/source/refs.ts';
 import { secretData, type SecretObject } from '../gitops/source/secrets.ts';
 import { objectId, refOfEntry } from '../gitops/sync/inventory.ts';
 import { renderManifests } from '../gitops/sync/manifests.ts';
@@ -50,9 +52,39 @@ export function readDirectory(dir: string): Map<string, Uint8Array> {
   return files;
 }
 
-async function fetchSource(client: KubeClient, sync: Sync, namespace: string, timeoutMs: number): Promise<{ files: ReadonlyMap<string, Uint8Array>; revision: string }> {
+/**
+ * The spec.ref that fetches exactly the commit of the GitRepository's last
+ * artifact (status.artifact.revision), which is what the Sync controller
+ * applies. The artifact itself lives in the controller's memory and is not
+ * served, so the CLI fetches the same commit from the same URL.
+ */
+export function artifactRef(repo: GitRepository): { ref: GitRepositoryRef; revision: string } {
+  const namespace = repo.metadata.namespace ?? '';
+  const revision = repo.status?.artifact?.revision;
+  if (!revision) {
+    throw new SluiceError(ErrorCodes.ConfigInvalid, `GitRepository ${namespace}/${repo.metadata.name} has no artifact yet, so there is nothing the Sync would apply`, {
+      hint: 'wait for the controller to fetch it (sluice get sources), or diff a local checkout with --path DIR',
+    });
+  }
+  const commit = commitOfRevision(revision);
+  if (!commit) {
+    throw new SluiceError(ErrorCodes.ConfigInvalid, `GitRepository ${namespace}/${repo.metadata.name} has artifact revision "${revision}", which names no SHA-1 commit`, {
+      hint: 'diff a local checkout with --path DIR',
+    });
+  }
+  const at = revision.lastIndexOf('@');
+  const label = at > 0 ? revision.slice(0, at) : undefined;
+  const spec = repo.spec.ref;
+  // A branch revision is fetched on its branch (so the commit is found in its history even after the
+  // branch moved on); a tag's or a bare commit's through the ref that points at it, or the default branch.
+  const onBranch = label !== undefined && label !== 'HEAD' && spec?.tag === undefined && spec?.semver === undefined;
+  return { ref: onBranch ? { branch: label, commit } : { commit }, revision };
+}
+
+async function fetchArtifact(client: KubeClient, sync: Sync, namespace: string, timeoutMs: number): Promise<{ files: ReadonlyMap<string, Uint8Array>; revision: string }> {
   const sourceNamespace = sync.spec.sourceRef.namespace ?? namespace;
   const repo = await client.get<GitRepository>({ apiVersion: API_GROUP_VERSION, kind: 'GitRepository', namespace: sourceNamespace, name: sync.spec.sourceRef.name });
+  const { ref, revision } = artifactRef(repo);
   let credentials: GitCredentials | undefined;
   if (repo.spec.secretRef) {
     const secret = await client.get<SecretObject>({ apiVersion: 'v1', kind: 'Secret', namespace: sourceNamespace, name: repo.spec.secretRef.name });
@@ -61,10 +93,15 @@ async function fetchSource(client: KubeClient, sync: Sync, namespace: string, ti
   const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-diff-'));
   try {
     const outcome = await new GitFetcher({ cacheDir }).fetch({
-      url: repo.spec.url, ref: repo.spec.ref, credentials, secretName: repo.spec.secretRef?.name, ignore: repo.spec.ignore,
+      url: repo.spec.url, ref, credentials, secretName: repo.spec.secretRef?.name, ignore: repo.spec.ignore,
       maxSizeBytes: repo.spec.maxSizeBytes ?? defaultMaxSizeBytes, timeoutMs,
     });
-    return { files: outcome.artifact.files, revision: outcome.artifact.revision };
+    const digest = repo.status?.artifact?.digest;
+    if (digest && outcome.artifact.digest !== digest) {
+      // Same commit, other files: spec.ignore changed since the controller built its artifact.
+      warn(`! the files of ${revision} differ from the controller's artifact (digest ${outcome.artifact.digest}, artifact ${digest}); spec.ignore may have changed since it was fetched`);
+    }
+    return { files: outcome.artifact.files, revision };
   } finally {
     fs.rmSync(cacheDir, { recursive: true, force: true });
   }
@@ -122,10 +159,10 @@ async function diffSync(name: string, options: DiffOptions): Promise<number> {
       renderPath = '';
       write(`► building ${options.path}`);
     } else {
-      const fetched = await fetchSource(client, sync, namespace, timeoutMs);
+      const fetched = await fetchArtifact(client, sync, namespace, timeoutMs);
       files = fetched.files;
       renderPath = sync.spec.path;
-      write(`► building ${sync.spec.path ?? './'} at ${fetched.revision}`);
+      write(`► building ${sync.spec.path ?? './'} at ${fetched.revision} (the GitRepository's last fetched artifact)`);
     }
     const rendered = await renderManifests({ files }, { path: renderPath });
     if (rendered.problems.length > 0) {

@@ -58,24 +58,30 @@ export function buildProgram(): Command {
 
   for (const verb of ['suspend', 'resume'] as const) {
     program.command(verb)
-      .description(verb === 'suspend' ? 'stop reconciling a Sync, or pause a Canary (no new steps)' : 'resume a Sync (and wait for it to reconcile) or a paused Canary')
+      .description(verb === 'suspend'
+        ? 'stop reconciling a Sync, or keep new rollouts of a Canary from starting (spec.suspend)'
+        : 'resume a Sync (and wait for it to reconcile), or a suspended or paused Canary (waits for the controller to acknowledge)')
       .argument('<kind>', 'sync|canary')
       .argument('<name>')
-      .option('--timeout <duration>', 'how long to wait for a resumed Sync to reconcile', '5m')
-      .action(async (kind: string, name: string, opts: { timeout: string }, command: Command) => {
+      .option('--no-wait', 'Canary: return once the resume request is recorded')
+      .option('--timeout <duration>', 'how long to wait for a resumed Sync to reconcile, or a Canary to acknowledge', '5m')
+      .action(async (kind: string, name: string, opts: { wait: boolean; timeout: string }, command: Command) => {
         oneKind(kind, ['sync', 'canary'], verb);
-        if (kind.toLowerCase() === 'canary') await (await canaryCommands()).runCanarySuspend(name, verb === 'suspend', globals(command));
-        else await (await syncCommands()).runSetSuspend(name, verb === 'suspend', { ...globals(command), ...opts });
+        if (kind.toLowerCase() !== 'canary') await (await syncCommands()).runSetSuspend(name, verb === 'suspend', { ...globals(command), timeout: opts.timeout });
+        else if (verb === 'suspend') await (await canaryCommands()).runCanarySetSuspend(name, true, globals(command));
+        else await (await canaryCommands()).runCanaryPause(name, false, { ...globals(command), ...opts });
       });
   }
 
   program.command('pause')
-    .description('pause a Canary: no new steps until resumed (spec.suspend)')
+    .description('pause a Canary\'s rollout where it is (annotation sluice.dev/pause): no step, check or rollback until resumed; waits for the controller to acknowledge')
     .argument('<kind>', 'canary')
     .argument('<name>')
-    .action(async (kind: string, name: string, _opts: unknown, command: Command) => {
+    .option('--no-wait', 'return once the request is recorded')
+    .option('--timeout <duration>', 'how long to wait for the acknowledgement', '2m')
+    .action(async (kind: string, name: string, opts: { wait: boolean; timeout: string }, command: Command) => {
       oneKind(kind, ['canary'], 'pause');
-      await (await canaryCommands()).runCanarySuspend(name, true, globals(command));
+      await (await canaryCommands()).runCanaryPause(name, true, { ...globals(command), ...opts });
     });
 
   for (const request of ['promote', 'abort', 'retry'] as const satisfies readonly CanaryRequest[]) {
@@ -119,10 +125,10 @@ export function buildProgram(): Command {
     });
 
   program.command('diff')
-    .description('server-side dry-run a Sync\'s manifests and print a unified diff; exit 0 no changes, 1 changes, 2 error')
+    .description('server-side dry-run the manifests the Sync would apply (its GitRepository\'s last fetched revision) and print a unified diff; exit 0 no changes, 1 changes, 2 error')
     .argument('<kind>', 'sync')
     .argument('<name>')
-    .option('--path <dir>', 'build from this local directory (the Sync\'s spec.path) instead of the GitRepository')
+    .option('--path <dir>', 'build from this local directory (the Sync\'s spec.path) instead of the fetched revision')
     .option('--timeout <duration>', 'timeout for fetching the source', '2m')
     .action(async (kind: string, name: string, opts: { path?: string; timeout: string }, command: Command) => {
       oneKind(kind, ['sync'], 'diff');
