@@ -94,9 +94,8 @@ async function main(): Promise<void> {
   const chat = await ChatReceiver.start({ type: 'slack' });
 
   say(`Starting the sluice controller (its log: ${path.relative(process.cwd(), logFile)}).`);
-  process.env.SLUICE_METRICS_SERVER = prometheus.url;
   const healthPort = await freePort();
-  const config = parseConfig([`--kubeconfig=${kubeconfig}`, `--namespaces=${namespace}`, `--health-port=${healthPort}`, '--health-address=127.0.0.1', '--receiver-port=0'], {});
+  const config = parseConfig([`--kubeconfig=${kubeconfig}`, `--namespaces=${namespace}`, `--health-port=${healthPort}`, '--health-address=127.0.0.1', '--receiver-port=0', `--metrics-server=${prometheus.url}`], {});
   const controllerLog = createLogger({ level: 'info', destination: fs.createWriteStream(logFile) });
   await client.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
   const sluice = await startControllerProcess(config, controllerLog);

@@ -12,6 +12,7 @@ test('defaults', () => {
     healthAddress: '0.0.0.0', concurrency: 4, leaderElect: false, leaseNamespace: 'sluice-system', leaseName: 'sluice-controller',
     leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000,
     receiverPort: 9292, gitCacheDir: path.join(os.tmpdir(), 'sluice-git-cache'), gitMaxSizeBytes: 64 * 1024 * 1024,
+    canaryProvider: 'kubernetes', metricsServer: undefined,
   });
 });
 
@@ -36,6 +37,9 @@ test('bad settings are ConfigInvalid errors naming the setting', () => {
     [['--receiver-port', '70000'], /--receiver-port must be an integer from 0 to 65535/],
     [['--git-max-size-bytes', '0'], /--git-max-size-bytes must be an integer from 1/],
     [['--lease-duration', '15'], /--lease-duration must be a duration such as 500ms, 15s or 1m, got "15"/],
+    [['--canary-provider', 'traefik'], /--canary-provider must be one of kubernetes, nginx, istio, linkerd, smi, smi:v1alpha4, gatewayapi, gatewayapi:v1, got "traefik"/],
+    [['--metrics-server', 'prometheus:9090'], /--metrics-server must be an http\(s\) URL such as http:\/\/prometheus:9090, got "prometheus:9090"/],
+    [['--metrics-server', 'not a url'], /--metrics-server must be an http\(s\) URL/],
   ];
   for (const [argv, message] of cases) {
     assert.throws(() => parseConfig(argv, {}), (error: unknown) =>
@@ -55,4 +59,14 @@ test('leader election timings', () => {
   assert.equal(config.leaseDurationMs, 4_000);
   assert.equal(config.renewDeadlineMs, 2_500);
   assert.equal(config.retryPeriodMs, 500);
+});
+
+test('canary provider and metrics server, from flags or environment', () => {
+  const fromEnv = parseConfig([], { SLUICE_CANARY_PROVIDER: 'istio', SLUICE_METRICS_SERVER: 'http://prometheus.monitoring:9090/' });
+  assert.equal(fromEnv.canaryProvider, 'istio');
+  assert.equal(fromEnv.metricsServer, 'http://prometheus.monitoring:9090');
+  const fromFlags = parseConfig(['--canary-provider=gatewayapi:v1', '--metrics-server', 'https://prom.example.com'], { SLUICE_CANARY_PROVIDER: 'istio' });
+  assert.equal(fromFlags.canaryProvider, 'gatewayapi:v1');
+  assert.equal(fromFlags.metricsServer, 'https://prom.example.com');
+  assert.throws(() => parseConfig([], { SLUICE_CANARY_PROVIDER: 'Istio' }), (error: unknown) => error instanceof SluiceError && error.code === ErrorCodes.ConfigInvalid && /--canary-provider must be one of/.test(error.message));
 });

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { LevelWithSilent } from 'pino';
+import { CanaryProviders, type CanaryProvider } from './api/types.ts';
 import { ErrorCodes, SluiceError } from './errors.ts';
 
 export interface ControllerConfig {
@@ -29,6 +30,10 @@ export interface ControllerConfig {
   gitCacheDir: string;
   /** Size limit of a GitRepository fetch and artifact when spec.maxSizeBytes is not set. */
   gitMaxSizeBytes: number;
+  /** Traffic router of Canaries without spec.provider (Flagger's -mesh-provider). */
+  canaryProvider: CanaryProvider;
+  /** Prometheus address for built-in metric checks of Canaries without spec.metricsServer (Flagger's -metrics-server); none by default. */
+  metricsServer: string | undefined;
 }
 
 export const configUsage = `usage: sluice-controller [flags]
@@ -54,6 +59,11 @@ flags (each also read from the environment variable shown):
   --git-cache-dir DIR      on-disk Git object cache; default $TMPDIR/sluice-git-cache (SLUICE_GIT_CACHE_DIR)
   --git-max-size-bytes N   default size limit of a Git fetch and artifact;
                            default 67108864 (64 MiB)                                (SLUICE_GIT_MAX_SIZE_BYTES)
+  --canary-provider NAME   router of Canaries without spec.provider: ${CanaryProviders.join('|')};
+                           default kubernetes                                       (SLUICE_CANARY_PROVIDER)
+  --metrics-server URL     Prometheus for built-in metric checks of Canaries without
+                           spec.metricsServer, e.g. http://prometheus.monitoring:9090;
+                           default none                                             (SLUICE_METRICS_SERVER)
 `;
 
 const logLevels: readonly LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -76,6 +86,17 @@ function duration(name: string, raw: string): number {
   return ms;
 }
 
+function httpUrl(name: string, raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw invalid(`--${name} must be an http(s) URL such as http://prometheus:9090, got "${raw}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`--${name} must be an http(s) URL such as http://prometheus:9090, got "${raw}"`);
+  return raw.replace(/\/+$/, '');
+}
+
 function boolean(name: string, raw: string): boolean {
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
@@ -96,6 +117,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'lease-namespace': { type: 'string' }, 'lease-name': { type: 'string' },
         'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
         'receiver-port': { type: 'string' }, 'git-cache-dir': { type: 'string' }, 'git-max-size-bytes': { type: 'string' },
+        'canary-provider': { type: 'string' }, 'metrics-server': { type: 'string' },
       },
     }).values;
   } catch (error) {
@@ -109,6 +131,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   for (const namespace of namespaces) {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace)) throw invalid(`--namespaces: "${namespace}" is not a valid namespace name`);
   }
+  const canaryProvider = pick('canary-provider', 'SLUICE_CANARY_PROVIDER') || 'kubernetes';
+  if (!(CanaryProviders as readonly string[]).includes(canaryProvider)) {
+    throw invalid(`--canary-provider must be one of ${CanaryProviders.join(', ')}, got "${canaryProvider}"`);
+  }
+  const metricsServer = pick('metrics-server', 'SLUICE_METRICS_SERVER') || undefined;
   return {
     kubeconfig: pick('kubeconfig', 'KUBECONFIG') || undefined,
     context: pick('context', 'SLUICE_CONTEXT') || undefined,
@@ -126,5 +153,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     receiverPort: integer('receiver-port', pick('receiver-port', 'SLUICE_RECEIVER_PORT') ?? '9292', 0, 65535),
     gitCacheDir: path.resolve(pick('git-cache-dir', 'SLUICE_GIT_CACHE_DIR') || path.join(os.tmpdir(), 'sluice-git-cache')),
     gitMaxSizeBytes: integer('git-max-size-bytes', pick('git-max-size-bytes', 'SLUICE_GIT_MAX_SIZE_BYTES') ?? String(64 * 1024 * 1024), 1, Number.MAX_SAFE_INTEGER),
+    canaryProvider: canaryProvider as CanaryProvider,
+    metricsServer: metricsServer === undefined ? undefined : httpUrl('metrics-server', metricsServer),
   };
 }

@@ -2,14 +2,15 @@
 // scheduler and kwok roll Deployments out), with the real Gateway API, Istio
 // and SMI CRDs: full rollouts with each router, weights read back from the
 // router objects at every step, webhooks, rollback, progress deadline,
-// restart mid-rollout, and manual promote/abort/retry.
+// restart mid-rollout, manual promote/abort/retry, pause/resume, and abort
+// during a promotion (the primary gets its previous spec back).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { API_GROUP_VERSION, type Canary, type CanaryAnalysis, type CanaryProvider, type CanarySpec } from '../src/api/types.ts';
-import { CanaryController } from '../src/canary/controller.ts';
+import { CanaryController, PREVIOUS_PRIMARY_ANNOTATION } from '../src/canary/controller.ts';
 import { routerFor } from '../src/canary/routers/factory.ts';
 import { stageEmitter } from '../src/canary/stages.ts';
 import type { ObservedRoutes } from '../src/canary/routers/router.ts';
@@ -20,6 +21,7 @@ import { parseConfig } from '../src/config.ts';
 import { createDeps } from '../src/controllers.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
+import { Informer } from '../src/kube/informer.ts';
 import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
 
 // CANARY_TEST_LOG=debug shows the controller's log on stderr.
@@ -508,8 +510,20 @@ describe('Canary controller', () => {
       const initialized = await waitForPhase(client, namespace, 'app', 'Initialized');
       assert.ok(initialized.metadata.finalizers?.includes('sluice.dev/revert-on-deletion'));
       await eventually(async () => ((await deployment(client, namespace, 'app'))?.spec.replicas === 0 ? true : undefined), { what: 'target scaled to zero' });
+      // A watch sees every status write, also the short-lived last one before the finalizer goes.
+      const phases: string[] = [];
+      const watch = new Informer<Canary>(client, { apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, logger });
+      watch.on((event) => {
+        const phase = event.object.status?.phase;
+        if (event.object.metadata.name === 'app' && phase && phases[phases.length - 1] !== phase) phases.push(phase);
+      });
+      watch.start();
+      await watch.waitForSync(AbortSignal.timeout(20_000));
       await client.delete({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name: 'app' });
       await eventually(async () => ((await client.find({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name: 'app' })) ? undefined : true), { timeoutMs: 30_000, what: 'Canary gone' });
+      await eventually(() => Promise.resolve(phases.includes('Terminated') ? true : undefined), { timeoutMs: 5_000, what: `phase Terminated in ${phases.join(', ')}` });
+      await watch.stop();
+      assert.deepEqual(phases.slice(-2), ['Terminating', 'Terminated'], 'Terminated is written after the revert, before the finalizer goes');
       const target = await deployment(client, namespace, 'app');
       assert.equal(target?.spec.replicas, 2);
       assert.ok((target?.status?.availableReplicas ?? 0) >= 2, 'the target was ready before traffic moved back');
@@ -519,6 +533,100 @@ describe('Canary controller', () => {
       // The garbage collector removes what the Canary owned.
       await eventually(async () => ((await deployment(client, namespace, 'app-primary')) ? undefined : true), { timeoutMs: 30_000, what: 'primary garbage-collected' });
       await eventually(async () => ((await client.find({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace, name: 'app' })) ? undefined : true), { timeoutMs: 30_000, what: 'HTTPRoute garbage-collected' });
+    } finally {
+      await harness.stop();
+    }
+  });
+
+  test('pause holds the weight the router object carries for several intervals; resume continues to promotion', async () => {
+    const namespace = await createTestNamespace('canary-pause');
+    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    const harness = await startController(client, namespace);
+    try {
+      await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 20, maxWeight: 60, interval: '1s' }));
+      await waitForPhase(client, namespace, 'app', 'Initialized');
+      const recorder = recordWeights(client, namespace, 'app');
+      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 20 ? true : undefined), { what: 'weight 20' });
+      await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/pause=pause-1'], { namespace });
+      const paused = await eventually(async () => {
+        const canary = await getCanary(client, namespace, 'app');
+        return canary.status?.requests?.pause?.id === 'pause-1' ? canary : undefined;
+      }, { what: 'pause acknowledged' });
+      assert.match(paused.status?.requests?.pause?.result ?? '', /^pause done: holding phase Progressing at canary weight \d+/);
+      assert.equal(paused.status?.paused?.id, 'pause-1');
+      assert.equal(paused.status?.paused?.by, 'kubectl-annotate');
+      assert.equal(paused.status?.conditions?.find((c) => c.type === 'Paused')?.status, 'True');
+      assert.match(paused.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? '', /paused by kubectl-annotate/);
+      const held = paused.status?.canaryWeight ?? -1;
+      assert.ok(held === 20 || held === 40, `paused at weight ${held}`);
+      // Three intervals: the router object keeps the weight, and the phase stays.
+      for (let i = 0; i < 6; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const canary = await getCanary(client, namespace, 'app');
+        assert.equal(canary.status?.phase, 'Progressing');
+        assert.equal(canary.status?.canaryWeight, held);
+        assert.equal((await readRoutes(client, canary))?.canaryWeight, held, 'weight on the HTTPRoute');
+      }
+
+      await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/resume=resume-1'], { namespace });
+      const done = await waitForPhase(client, namespace, 'app', 'Succeeded', 60_000);
+      const weights = await recorder.stop();
+      assert.deepEqual(weights.router, [0, 20, 40, 60, 0], 'no step skipped or repeated');
+      assert.match(done.status?.requests?.resume?.result ?? '', /^resume done: phase Progressing continues at canary weight/);
+      assert.equal(done.status?.paused, undefined);
+      assert.equal(done.status?.conditions?.find((c) => c.type === 'Paused'), undefined);
+      assert.equal((await deployment(client, namespace, 'app-primary'))?.spec.template.spec.containers?.[0]?.image, 'example.com/app:2');
+      await eventually(async () => {
+        const list = await client.list<Canary & { reason: string; regarding: { name: string; kind: string } }>('events.k8s.io/v1', 'Event', { namespace });
+        const reasons = list.items.filter((e) => e.regarding.kind === 'Canary' && e.regarding.name === 'app').map((e) => e.reason);
+        return reasons.includes('CanaryPaused') && reasons.includes('CanaryResumed') ? true : undefined;
+      }, { timeoutMs: 10_000, what: 'Events CanaryPaused and CanaryResumed' });
+    } finally {
+      await harness.stop();
+    }
+  });
+
+  test('abort during Promoting gives the primary back its previous spec and all traffic', async () => {
+    const namespace = await createTestNamespace('canary-abort-promoting');
+    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    const harness = await startController(client, namespace);
+    try {
+      // A long interval: the promotion stays in Promoting until the abort.
+      await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 10, interval: '1h' }));
+      const initialized = await waitForPhase(client, namespace, 'app', 'Initialized');
+      const before = await deployment(client, namespace, 'app-primary');
+      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 10 ? true : undefined), { what: 'first step' });
+      await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/promote=promote-1'], { namespace });
+      await waitForPhase(client, namespace, 'app', 'Promoting');
+      const promoted = await eventually(async () => {
+        const primary = await deployment(client, namespace, 'app-primary');
+        return primary?.spec.template.spec.containers?.[0]?.image === 'example.com/app:2' ? primary : undefined;
+      }, { what: 'primary promoted' });
+      assert.ok(promoted.metadata.annotations?.[PREVIOUS_PRIMARY_ANNOTATION], 'the previous spec is kept on the primary');
+
+      await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/abort=abort-1'], { namespace });
+      const failed = await waitForPhase(client, namespace, 'app', 'Failed');
+      assert.match(failed.status?.requests?.abort?.result ?? '', /^abort done: phase Promoting → Failed; the primary is rolled back to revision/);
+      assert.equal(failed.status?.lastPromotedSpec, initialized.status?.lastPromotedSpec);
+      assert.match(failed.status?.failedRevision?.reason ?? '', /aborted by request abort-1 during Promoting/);
+      const restored = await eventually(async () => {
+        const primary = await deployment(client, namespace, 'app-primary');
+        return primary?.spec.template.spec.containers?.[0]?.image === 'example.com/app:1' ? primary : undefined;
+      }, { what: 'primary back on app:1' });
+      assert.equal(restored.metadata.annotations?.['sluice.dev/revision'], initialized.status?.lastPromotedSpec);
+      assert.equal(restored.metadata.annotations?.[PREVIOUS_PRIMARY_ANNOTATION], undefined);
+      assert.deepEqual(restored.spec.template.metadata?.labels, before?.spec.template.metadata?.labels);
+      const routes = await readRoutes(client, failed);
+      assert.equal(routes?.canaryWeight, 0);
+      assert.equal(routes?.primaryWeight, 100);
+      await eventually(async () => ((await deployment(client, namespace, 'app'))?.spec.replicas === 0 ? true : undefined), { what: 'canary scaled to zero' });
+      await eventually(async () => {
+        const primary = await deployment(client, namespace, 'app-primary');
+        return primary && (primary.status?.updatedReplicas ?? 0) >= 2 && (primary.status?.availableReplicas ?? 0) >= 2 && primary.status?.observedGeneration === primary.metadata.generation ? true : undefined;
+      }, { timeoutMs: 30_000, what: 'restored primary rolled out' });
+      assert.ok(harness.stages.some((s) => s.kind === 'ManualAbort'));
     } finally {
       await harness.stop();
     }

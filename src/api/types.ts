@@ -411,8 +411,20 @@ export interface CanarySpec {
   skipAnalysis?: boolean;
   suspend?: boolean;
   revertOnDeletion?: boolean;
+  /** sluice extension: commit the rollback back to the Git branch the target came from. */
+  writeBackRollback?: boolean;
   service: CanaryService;
   analysis: CanaryAnalysis;
+}
+
+export interface RollbackWriteBack {
+  outcome: 'Committed' | 'AlreadyClean' | 'Failed';
+  commit?: string;
+  branch?: string;
+  files?: string[];
+  message?: string;
+  retryable?: boolean;
+  time?: string;
 }
 
 export interface FailedRevision {
@@ -420,6 +432,8 @@ export interface FailedRevision {
   images?: string[];
   reason?: string;
   time?: string;
+  /** Set once the rollback was written back to Git (spec.writeBackRollback). */
+  writeBack?: RollbackWriteBack;
 }
 
 export interface MetricCheckStatus {
@@ -489,8 +503,26 @@ export interface CanaryStatus extends CommonStatus {
   canaryImages?: string[];
   /** The webhook gate holding the rollout, if any. */
   gate?: CanaryGateStatus;
-  /** Manual requests acknowledged (sluice.dev/promote, sluice.dev/abort, sluice.dev/retry). */
-  requests?: { promote?: ManualRequestStatus; abort?: ManualRequestStatus; retry?: ManualRequestStatus };
+  /** Manual requests acknowledged (sluice.dev/promote, abort, retry, pause and resume annotations). */
+  requests?: {
+    promote?: ManualRequestStatus;
+    abort?: ManualRequestStatus;
+    retry?: ManualRequestStatus;
+    pause?: ManualRequestStatus;
+    resume?: ManualRequestStatus;
+  };
+  /** Set while a sluice.dev/pause request holds the rollout; removed on resume (or when the rollout ends). */
+  paused?: CanaryPauseStatus;
+}
+
+/** Who paused a rollout and since when. */
+export interface CanaryPauseStatus {
+  /** The sluice.dev/pause request id. */
+  id: string;
+  /** Since when the rollout is held (with milliseconds: the step and deadline clocks are moved on by the pause on resume). */
+  since: string;
+  /** Field manager that set the annotation (who asked). */
+  by?: string;
 }
 
 export interface Canary extends KubeObject<'Canary'> {

@@ -16,6 +16,7 @@ import {
   type ManualRequestStatus,
   type MetricCheckStatus,
   type MetricTemplate,
+  type RollbackWriteBack,
 } from '../api/types.ts';
 import type { ControllerDeps, RunningController } from '../controllers.ts';
 import { ErrorCodes, SluiceError, toSluiceError } from '../errors.ts';
@@ -29,6 +30,8 @@ import { routerFor } from './routers/factory.ts';
 import type { Router } from './routers/router.ts';
 import { forgetCanary, recordCanaryStatus } from './metrics.ts';
 import { canaryMetrics } from '../runtime/metrics.ts';
+import { EventReasons, eventFor } from '../notify/event.ts';
+import { writeBackRollback } from '../gitops/writeback/writeback.ts';
 import { stageEmitter, type StageEmitter } from './stages.ts';
 import {
   analysisRoutes,
@@ -39,6 +42,7 @@ import {
   step,
   strategyOf,
   type CheckResult,
+  type DecidedRequests,
   type Observed,
   type Routes,
   type StepInputs,
@@ -50,6 +54,7 @@ import {
   buildPrimaryHpa,
   buildService,
   configChecksum,
+  configRefs,
   imagesOf,
   isDeploymentReady,
   primaryName,
@@ -66,7 +71,31 @@ export const ManualAnnotations = {
   promote: 'sluice.dev/promote',
   abort: 'sluice.dev/abort',
   retry: 'sluice.dev/retry',
+  /** Holds an active rollout where it is until a later sluice.dev/resume (status.paused). */
+  pause: 'sluice.dev/pause',
+  resume: 'sluice.dev/resume',
 } as const;
+
+/**
+ * On the primary during and after a promotion: the primary's spec before it
+ * (JSON of PreviousPrimary), so an abort during Promoting can give it back.
+ */
+export const PREVIOUS_PRIMARY_ANNOTATION = 'sluice.dev/previous-primary';
+
+/** What PREVIOUS_PRIMARY_ANNOTATION holds. */
+export interface PreviousPrimary {
+  revision: string;
+  template: Deployment['spec']['template'];
+  strategy?: unknown;
+  minReadySeconds?: number | undefined;
+  progressDeadlineSeconds?: number | undefined;
+  /** Checksums of the -primary ConfigMap/Secret copies the template used; a promotion that changed one cannot be undone. */
+  configs: Record<string, string>;
+}
+
+/** Event reasons of pause and resume (the stage catalogue has no entry for them yet). */
+/** How often a write-back that failed for a passing reason (network, a busy branch) is tried again. */
+const WRITE_BACK_RETRY_MS = 5 * 60_000;
 
 /** How long an applied object is trusted to be unchanged before it is applied again. */
 const APPLY_RESYNC_MS = 10 * 60_000;
@@ -77,12 +106,14 @@ export const REVERT_FINALIZER = 'sluice.dev/revert-on-deletion';
 export const CanaryConditions = {
   /** True while the target still declares a revision that was rolled back (Git and cluster disagree). */
   FailedRevisionDeclared: 'FailedRevisionDeclared',
+  /** True while a sluice.dev/pause request holds the rollout (status.paused says who and since when). */
+  Paused: 'Paused',
 } as const;
 
 export interface CanaryControllerOptions {
-  /** Router of Canaries without spec.provider. Default $SLUICE_CANARY_PROVIDER or "kubernetes". */
+  /** Router of Canaries without spec.provider; overrides config.canaryProvider (--canary-provider). */
   defaultProvider?: CanaryProvider | undefined;
-  /** Prometheus for built-in metrics. Default $SLUICE_METRICS_SERVER. */
+  /** Prometheus for built-in metrics; overrides config.metricsServer (--metrics-server). */
   metricsServer?: string | undefined;
   /** Replaces the stage emitter (tests). */
   onStages?: StageEmitter | undefined;
@@ -142,14 +173,16 @@ export class CanaryController implements RunningController {
   /** What this controller last applied per object, so unchanged objects are not sent again every tick. */
   readonly #applied = new Map<string, { body: string; at: number }>();
   readonly #lastAnalysis = new Map<string, AnalysisResult>();
+  /** The previous-primary annotation of the promotion under way per Canary, so a re-sent promotion keeps it (a stale cache would not). */
+  readonly #previousPrimary = new Map<string, { revision: string; value: string | undefined }>();
   readonly #log: Logger;
   readonly #onStep: CanaryControllerOptions['onStep'];
 
   constructor(deps: ControllerDeps, options: CanaryControllerOptions = {}) {
     this.#deps = deps;
     this.#log = deps.logger.child({ controller: 'canary' });
-    this.#defaultProvider = options.defaultProvider ?? (process.env.SLUICE_CANARY_PROVIDER as CanaryProvider | undefined) ?? 'kubernetes';
-    this.#analysisConfig = { metricsServer: options.metricsServer ?? process.env.SLUICE_METRICS_SERVER, defaultRouter: this.#defaultProvider };
+    this.#defaultProvider = options.defaultProvider ?? deps.config.canaryProvider;
+    this.#analysisConfig = { metricsServer: options.metricsServer ?? deps.config.metricsServer, defaultRouter: this.#defaultProvider };
     this.#onStep = options.onStep;
     this.#stages = options.onStages ?? stageEmitter({ notifier: deps.notifier, events: deps.events, logger: this.#log });
     this.controller = new Controller<Canary>({
@@ -207,6 +240,7 @@ export class CanaryController implements RunningController {
     this.#metricTargets.delete(key);
     this.#written.delete(key);
     this.#lastAnalysis.delete(key);
+    this.#previousPrimary.delete(key);
     for (const applied of this.#applied.keys()) if (applied.startsWith(`${key}|`)) this.#applied.delete(applied);
   }
 
@@ -293,6 +327,7 @@ export class CanaryController implements RunningController {
     } catch (error) {
       return this.#stalled(canary, previous, toSluiceError(error), signal, 30_000);
     }
+    const configLookup = (kind: 'ConfigMap' | 'Secret', name: string): ConfigObject | undefined => this.caches.get<ConfigObject>('v1', kind, namespace, name);
     const checksums: Record<string, string> = {};
     for (const { ref, object } of configs) if (object) checksums[`${ref.kind}/${ref.name}`] = configChecksum(object);
     const revision = revisionOf(target.spec.template, checksums);
@@ -304,6 +339,9 @@ export class CanaryController implements RunningController {
       canaryReady: (target.spec.replicas ?? 1) > 0 && isDeploymentReady(target, canary.spec.analysis.canaryReadyThreshold ?? 100),
       primaryReady: isDeploymentReady(primary, canary.spec.analysis.primaryReadyThreshold ?? 100),
       primaryRevision: primary?.metadata.annotations?.[REVISION_ANNOTATION],
+      ...(status.phase === 'Promoting' || status.phase === 'Finalising'
+        ? { previousPrimary: restorability(primary, { lastPromoted: status.lastPromotedSpec, lookup: configLookup }) }
+        : {}),
     };
     status.trackedConfigs = checksums;
 
@@ -317,10 +355,22 @@ export class CanaryController implements RunningController {
       }
       return copied;
     };
-    const applyPrimary = async (replicas: number): Promise<void> => {
+    const applyPrimary = async (replicas: number, previous?: string): Promise<void> => {
       const copied = await copyConfigs();
-      await this.#apply(canary, buildPrimary(canary, target, { revision, replicas, copiedConfigs: copied }), signal);
+      const object = buildPrimary(canary, target, { revision, replicas, copiedConfigs: copied });
+      if (previous !== undefined) object.metadata.annotations = { ...object.metadata.annotations, [PREVIOUS_PRIMARY_ANNOTATION]: previous };
+      await this.#apply(canary, object, signal);
       if (hpa) await this.#apply(canary, buildPrimaryHpa(canary, hpa, primaryName(target.metadata.name)), signal);
+    };
+    /** Promotion: the new spec, with the primary's spec before it kept for an abort (read before the config copies change). */
+    const promotePrimary = async (): Promise<void> => {
+      const key = objectKey(canary.metadata);
+      let kept = this.#previousPrimary.get(key);
+      if (kept?.revision !== revision) {
+        kept = { revision, value: previousPrimaryOf(primary, { revision, lastPromoted: status.lastPromotedSpec, canaryUid: canary.metadata.uid, lookup: configLookup }) };
+        this.#previousPrimary.set(key, kept);
+      }
+      await applyPrimary(promotionReplicas(), kept.value);
     };
 
     // Promotion copies the template, strategy, minReadySeconds and, without an HPA, the canary's replicas.
@@ -342,12 +392,12 @@ export class CanaryController implements RunningController {
 
     // A promotion whose primary update was lost (crash between apply and status write) is re-sent.
     if (status.phase === 'Promoting' && observed.revision === status.lastAppliedSpec && observed.primaryRevision !== status.lastAppliedSpec) {
-      await applyPrimary(promotionReplicas());
+      await promotePrimary();
     }
 
     const pending = this.#pendingRequests(canary, status);
     const inputs: StepInputs = { manual: pending };
-    const needs = requiredInputs(canary.spec, status, observed, { retry: pending.retry !== undefined });
+    const needs = requiredInputs(canary.spec, status, observed, { retry: pending.retry !== undefined, pause: pending.pause, resume: pending.resume });
     const hookContext: WebhookContext = {
       phase: status.phase ?? 'Initializing',
       checksum: revision,
@@ -367,7 +417,8 @@ export class CanaryController implements RunningController {
       this.#onStep({ key: objectKey(canary.metadata), lagMs: Date.parse(result.status.lastStepTime) - scheduled });
     }
     status = result.status;
-    this.#acknowledge(canary, status, pending, { before: previous.phase, after: status.phase, now: observed.now });
+    this.#acknowledge(canary, status, pending, { before: previous.phase, after: status.phase, now: observed.now, decided: result.requests });
+    if (status.paused && status.paused.id === pending.pause && status.requests?.pause?.by) status.paused.by = status.requests.pause.by;
 
     for (const action of result.actions) {
       if (action.type === 'scaleCanary') {
@@ -377,7 +428,12 @@ export class CanaryController implements RunningController {
           await this.#scale(canary, target.metadata.name, primary?.spec.replicas ?? 1, signal);
         }
       } else if (action.type === 'promotePrimary') {
-        await applyPrimary(promotionReplicas());
+        await promotePrimary();
+      } else if (action.type === 'restorePrimary') {
+        const restored = restoredPrimary(canary, target, primary);
+        if (restored) await this.#apply(canary, restored, signal);
+        else log.warn('the primary\'s previous spec is gone; it keeps the promoted one');
+        this.#previousPrimary.delete(objectKey(canary.metadata));
       } else if (action.type === 'webhooks') {
         const calls = await notifyWebhooks(canary, action.hook, { ...hookContext, phase: status.phase ?? 'Succeeded' });
         for (const call of calls.filter((c) => !c.ok)) log.warn({ webhook: call.webhook }, call.message);
@@ -387,7 +443,7 @@ export class CanaryController implements RunningController {
     if (!isActive(status.phase) && status.phase !== 'Initializing' && (target.spec.replicas ?? 0) > 0 && !result.actions.some((a) => a.type === 'scaleCanary')) {
       await this.#scale(canary, target.metadata.name, 0, signal);
     }
-    if (status.phase !== 'Initializing') await this.#applyRoutes(canary, target, router, routesFor(canary, status), signal);
+    if (status.phase !== 'Initializing') await this.#applyRoutes({ ...canary, status }, target, router, routesFor(canary, status), signal);
 
     status.conditions = this.#conditions(canary, status, observed.revision);
     status.observedGeneration = generation;
@@ -400,16 +456,79 @@ export class CanaryController implements RunningController {
       }
       await this.#stages.emit(canary, result.stages, { ...hookContext, phase: status.phase ?? 'Initializing', canaryWeight: status.canaryWeight ?? 0 });
     }
-    return result.requeueAfterMs === undefined ? undefined : { requeueAfterMs: Math.max(50, result.requeueAfterMs) };
+    this.#announcePauses(canary, status, pending, revision);
+    const writeBackRetryMs = await this.#writeBackRollback(canary, status, primary, observed.revision, log, signal);
+    const requeueAfterMs = [result.requeueAfterMs, writeBackRetryMs].filter((ms) => ms !== undefined).reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined);
+    return requeueAfterMs === undefined ? undefined : { requeueAfterMs: Math.max(50, requeueAfterMs) };
+  }
+
+  /**
+   * spec.writeBackRollback: once a rollback is done and Git still declares the
+   * failed version, commit the primary's images to the branch the target was
+   * synced from. Runs after the rollback's status is written, so a failed push
+   * never holds the rollback back; the result goes to failedRevision.writeBack
+   * (so it happens once) and to an Event. Returns when to try again, if at all.
+   */
+  async #writeBackRollback(canary: Canary, written: CanaryStatus, primary: Deployment | undefined, revision: string, log: Logger, signal: AbortSignal): Promise<number | undefined> {
+    const failed = written.failedRevision;
+    if (canary.spec.writeBackRollback !== true || written.phase !== 'Failed' || !failed || failed.revision !== revision || !primary) return undefined;
+    const previousAttempt = failed.writeBack;
+    if (previousAttempt) {
+      if (previousAttempt.outcome !== 'Failed' || previousAttempt.retryable !== true) return undefined;
+      const waitMs = Date.parse(previousAttempt.time ?? '') + WRITE_BACK_RETRY_MS - Date.now();
+      if (waitMs > 0) return waitMs;
+    }
+    const namespace = canary.metadata.namespace ?? 'default';
+    const restoreImages = imagesOf(primary.spec.template);
+    let writeBack: RollbackWriteBack;
+    let retryMs: number | undefined;
+    try {
+      const result = await writeBackRollback({
+        client: this.#deps.client,
+        deployment: { namespace, name: canary.spec.targetRef.name },
+        failedImages: failed.images ?? [],
+        restoreImages,
+        reason: failed.reason ?? 'rolled back',
+        canary: { namespace, name: canary.metadata.name },
+        signal,
+        logger: log,
+      });
+      writeBack = result.outcome === 'committed'
+        ? { outcome: 'Committed', commit: result.commit, branch: result.branch, files: result.files, message: `committed ${result.commit.slice(0, 12)} to ${result.branch}: ${restoreImages.join(', ')} in ${result.files.join(', ')}`, time: iso(new Date()) }
+        : { outcome: 'AlreadyClean', commit: result.commit, branch: result.branch, message: `branch ${result.branch} at ${result.commit.slice(0, 12)} no longer declares ${(failed.images ?? []).join(', ')}; nothing to commit`, time: iso(new Date()) };
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const wrapped = toSluiceError(error);
+      writeBack = { outcome: 'Failed', message: wrapped.describe(), retryable: wrapped.retryable, time: iso(new Date()) };
+      if (wrapped.retryable) retryMs = WRITE_BACK_RETRY_MS;
+    }
+    const next = structuredClone(written);
+    if (next.failedRevision) next.failedRevision.writeBack = writeBack;
+    await this.#writeStatus(canary, written, next, signal);
+    const failedWriteBack = writeBack.outcome === 'Failed';
+    const message = failedWriteBack
+      ? `writing the rollback back to Git failed${retryMs ? ' (will retry)' : ''}: ${writeBack.message ?? ''}`
+      : `rollback written back to Git: ${writeBack.message ?? ''}`;
+    if (failedWriteBack) log.warn({ writeBack }, message);
+    else log.info({ writeBack }, message);
+    this.#deps.notifier.emit(eventFor(canary, failedWriteBack ? EventReasons.CanaryRollbackWriteBackFailed : EventReasons.CanaryRollbackWrittenToGit, message, {
+      metadata: { revision, images: { from: failed.images, to: restoreImages }, ...(writeBack.commit ? { extra: { commit: writeBack.commit } } : {}) },
+    }));
+    return retryMs;
   }
 
   async #setFinalizer(canary: Canary, present: boolean, signal: AbortSignal): Promise<void> {
     const others = (canary.metadata.finalizers ?? []).filter((f) => f !== REVERT_FINALIZER);
     const finalizers = present ? [...others, REVERT_FINALIZER] : others;
+    // A status this controller just wrote is newer than the cached object (finalizers are unchanged by it).
+    const written = this.#written.get(objectKey(canary.metadata));
+    const resourceVersion = written && written.uid === canary.metadata.uid && numericVersion(written.resourceVersion) > numericVersion(canary.metadata.resourceVersion)
+      ? written.resourceVersion
+      : canary.metadata.resourceVersion;
     // resourceVersion makes the merge patch conditional, so a concurrent finalizer change is not lost.
     await this.#deps.client.patchMerge(
       { apiVersion: canary.apiVersion, kind: canary.kind, namespace: canary.metadata.namespace, name: canary.metadata.name },
-      { metadata: { finalizers, resourceVersion: canary.metadata.resourceVersion } },
+      { metadata: { finalizers, resourceVersion } },
       signal,
     );
   }
@@ -425,7 +544,7 @@ export class CanaryController implements RunningController {
     const namespace = canary.metadata.namespace;
     const previous = this.#status(canary);
     const status = structuredClone(previous);
-    if (status.phase !== 'Terminating') {
+    if (status.phase !== 'Terminating' && status.phase !== 'Terminated') {
       status.phase = 'Terminating';
       status.lastTransitionTime = iso(new Date());
       await this.#writeStatus(canary, previous, status, signal);
@@ -442,6 +561,15 @@ export class CanaryController implements RunningController {
       const apex = buildService(canary, target, 'apex', 'canary');
       delete apex.metadata.ownerReferences;
       await this.#deps.client.apply(apex, { force: true, signal });
+    }
+    // As Flagger: the revert is done, say so before the finalizer goes.
+    const reverted = this.#status(canary);
+    if (reverted.phase !== 'Terminated') {
+      const terminated = structuredClone(reverted);
+      terminated.phase = 'Terminated';
+      terminated.lastTransitionTime = iso(new Date());
+      delete terminated.paused;
+      await this.#writeStatus(canary, reverted, terminated, signal);
     }
     await this.#setFinalizer(canary, false, signal);
     this.#forget(objectKey(canary.metadata));
@@ -510,17 +638,33 @@ export class CanaryController implements RunningController {
     return pending;
   }
 
-  #acknowledge(canary: Canary, status: CanaryStatus, pending: Partial<Record<ManualKind, string>>, change: { before: CanaryStatus['phase']; after: CanaryStatus['phase']; now: Date }): void {
-    const { before, after, now } = change;
+  #acknowledge(canary: Canary, status: CanaryStatus, pending: Partial<Record<ManualKind, string>>, change: { before: CanaryStatus['phase']; after: CanaryStatus['phase']; now: Date; decided: DecidedRequests }): void {
+    const { before, after, now, decided } = change;
     for (const kind of Object.keys(pending) as ManualKind[]) {
       const id = pending[kind];
       if (id === undefined) continue;
       const acted = before !== after
         || (kind === 'retry' && after !== 'Failed');
-      const result = acted ? `${kind} done: phase ${before ?? 'none'} → ${after ?? 'none'}` : `ignored: nothing to ${kind} in phase ${before ?? 'none'}`;
+      const stepSaid = kind === 'abort' || kind === 'pause' || kind === 'resume' ? decided[kind] : undefined;
+      const result = stepSaid ?? (acted ? `${kind} done: phase ${before ?? 'none'} → ${after ?? 'none'}` : `ignored: nothing to ${kind} in phase ${before ?? 'none'}`);
       const by = annotationManager(canary, ManualAnnotations[kind]);
       const entry: ManualRequestStatus = { id, time: iso(now), result, ...(by ? { by } : {}) };
       status.requests = { ...status.requests, [kind]: entry };
+    }
+  }
+
+  /** Pause and resume that took effect become events (Kubernetes Event, chat where Alerts ask). */
+  #announcePauses(canary: Canary, status: CanaryStatus, pending: Partial<Record<ManualKind, string>>, revision: string): void {
+    for (const kind of ['pause', 'resume'] as const) {
+      const entry = status.requests?.[kind];
+      if (pending[kind] === undefined || entry?.id !== pending[kind] || !entry.result.startsWith(`${kind} done`)) continue;
+      const who = entry.by ? ` by ${entry.by}` : '';
+      const message = kind === 'pause'
+        ? `rollout paused${who} (request ${entry.id}) in phase ${status.phase ?? 'none'} at canary weight ${status.canaryWeight ?? 0}`
+        : `rollout resumed${who} (request ${entry.id}) in phase ${status.phase ?? 'none'} at canary weight ${status.canaryWeight ?? 0}`;
+      this.#deps.notifier.emit(eventFor(canary, kind === 'pause' ? EventReasons.CanaryPaused : EventReasons.CanaryResumed, message, {
+        metadata: { revision, weight: status.canaryWeight ?? 0, ...(entry.by ? { actor: entry.by } : {}), extra: { request: entry.id } },
+      }));
     }
   }
 
@@ -531,17 +675,24 @@ export class CanaryController implements RunningController {
     const ready = phase === 'Initialized' || phase === 'Succeeded';
     const failed = phase === 'Failed';
     const weight = status.canaryWeight ?? 0;
+    const paused = status.paused;
+    const pausedBy = paused ? `paused${paused.by ? ` by ${paused.by}` : ''} since ${iso(new Date(paused.since))} (request ${paused.id})` : '';
     const message = ready
       ? `${phase}: primary serves ${(status.canaryImages ?? []).join(', ')}`
       : failed
         ? `Failed: ${status.history?.[status.history.length - 1]?.message ?? 'rolled back'}`
-        : status.gate
-          ? `${phase}: held by ${status.gate.type} webhook ${status.gate.webhook}`
-          : `${phase}: canary weight ${weight}`;
+        : paused
+          ? `${phase}: ${pausedBy} at canary weight ${weight}; resume with the ${ManualAnnotations.resume} annotation`
+          : status.gate
+            ? `${phase}: held by ${status.gate.type} webhook ${status.gate.webhook}`
+            : `${phase}: canary weight ${weight}`;
     conditions = setCondition(conditions, { type: 'Ready', status: ready ? 'True' : 'False', reason: phase, message, observedGeneration: generation });
     conditions = setCondition(conditions, {
       type: 'Reconciling', status: isActive(phase) || phase === 'Initializing' ? 'True' : 'False', reason: phase, message, observedGeneration: generation,
     });
+    conditions = paused
+      ? setCondition(conditions, { type: CanaryConditions.Paused, status: 'True', reason: 'PauseRequested', message: `${pausedBy} at canary weight ${weight}`, observedGeneration: generation })
+      : removeCondition(conditions, CanaryConditions.Paused);
     const failedRevision = status.failedRevision;
     if (failedRevision && failedRevision.revision === revision) {
       conditions = setCondition(conditions, {
@@ -564,6 +715,87 @@ export class CanaryController implements RunningController {
     await this.#writeStatus(canary, previous, status, signal);
     return retryMs === undefined ? undefined : { requeueAfterMs: retryMs };
   }
+}
+
+/**
+ * The primary's spec before a promotion to `revision`, as the
+ * PREVIOUS_PRIMARY_ANNOTATION value; undefined when there is no promoted
+ * primary to go back to. A primary already at `revision` keeps what it has.
+ */
+export function previousPrimaryOf(
+  primary: Deployment | undefined,
+  options: { revision: string; lastPromoted: string | undefined; canaryUid: string | undefined; lookup: (kind: 'ConfigMap' | 'Secret', name: string) => ConfigObject | undefined },
+): string | undefined {
+  if (!primary) return undefined;
+  const annotations = primary.metadata.annotations ?? {};
+  const primaryRevision = annotations[REVISION_ANNOTATION];
+  if (primaryRevision === options.revision) return annotations[PREVIOUS_PRIMARY_ANNOTATION];
+  if (primaryRevision === undefined || primaryRevision !== options.lastPromoted) return undefined;
+  const configs: Record<string, string> = {};
+  for (const ref of configRefs(primary.spec.template)) {
+    const copy = options.lookup(ref.kind, ref.name);
+    // Only the -primary copies sluice owns change with a promotion.
+    if (copy && options.canaryUid !== undefined && copy.metadata.ownerReferences?.some((o) => o.uid === options.canaryUid)) configs[`${ref.kind}/${ref.name}`] = configChecksum(copy);
+  }
+  const spec = primary.spec;
+  const previous: PreviousPrimary = {
+    revision: primaryRevision,
+    template: spec.template,
+    ...(spec.strategy !== undefined ? { strategy: spec.strategy } : {}),
+    ...(spec.minReadySeconds !== undefined ? { minReadySeconds: spec.minReadySeconds } : {}),
+    ...(spec.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: spec.progressDeadlineSeconds } : {}),
+    configs,
+  };
+  return JSON.stringify(previous);
+}
+
+function parsePreviousPrimary(primary: Deployment | undefined): PreviousPrimary | undefined {
+  const raw = primary?.metadata.annotations?.[PREVIOUS_PRIMARY_ANNOTATION];
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Partial<PreviousPrimary>;
+    return typeof parsed.revision === 'string' && parsed.template && typeof parsed.configs === 'object' ? parsed as PreviousPrimary : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an abort during a promotion can give the primary back its previous spec, and why not. */
+export function restorability(
+  primary: Deployment | undefined,
+  options: { lastPromoted: string | undefined; lookup: (kind: 'ConfigMap' | 'Secret', name: string) => ConfigObject | undefined },
+): { restorable: boolean; reason?: string } {
+  const previous = parsePreviousPrimary(primary);
+  if (!previous) return { restorable: false, reason: `the primary has no readable ${PREVIOUS_PRIMARY_ANNOTATION} annotation (it was promoted by an older sluice, or edited)` };
+  if (previous.revision !== options.lastPromoted) return { restorable: false, reason: `the kept spec is of revision ${previous.revision}, not of the promoted revision ${options.lastPromoted ?? '(none)'}` };
+  for (const [key, checksum] of Object.entries(previous.configs)) {
+    const slash = key.indexOf('/');
+    const copy = options.lookup(key.slice(0, slash) as 'ConfigMap' | 'Secret', key.slice(slash + 1));
+    if (!copy || configChecksum(copy) !== checksum) {
+      return { restorable: false, reason: `the promotion already changed ${key}, and sluice keeps no copy of its previous data` };
+    }
+  }
+  return { restorable: true };
+}
+
+/** The primary with the spec it had before the current promotion; undefined when that is not kept. */
+export function restoredPrimary(canary: Canary, target: Deployment, primary: Deployment | undefined): Deployment | undefined {
+  const previous = parsePreviousPrimary(primary);
+  if (!previous || !primary) return undefined;
+  const restored = buildPrimary(canary, target, { revision: previous.revision, replicas: primary.spec.replicas ?? 1, copiedConfigs: new Set() });
+  const spec = restored.spec;
+  delete spec.strategy;
+  delete spec.minReadySeconds;
+  delete spec.progressDeadlineSeconds;
+  restored.spec = {
+    ...spec,
+    template: previous.template,
+    ...(previous.strategy !== undefined ? { strategy: previous.strategy } : {}),
+    ...(previous.minReadySeconds !== undefined ? { minReadySeconds: previous.minReadySeconds } : {}),
+    ...(previous.progressDeadlineSeconds !== undefined ? { progressDeadlineSeconds: previous.progressDeadlineSeconds } : {}),
+  };
+  restored.metadata.annotations = { [REVISION_ANNOTATION]: previous.revision };
+  return restored;
 }
 
 /** The field manager that owns an annotation: who asked for a manual action. */

@@ -33,6 +33,12 @@ export interface Observed {
   primaryReady: boolean;
   /** Revision the primary was last given (annotation), undefined before init. */
   primaryRevision: string | undefined;
+  /**
+   * Whether the primary's spec from before the current promotion is kept (an
+   * annotation on the primary), so an abort during Promoting or Finalising can
+   * give it back; `reason` says why not. Undefined outside a promotion.
+   */
+  previousPrimary?: { restorable: boolean; reason?: string | undefined } | undefined;
 }
 
 export interface GateResult {
@@ -60,13 +66,27 @@ export interface StepInputs {
   /** A rollback webhook answered 2xx: roll back now. */
   rollbackRequested?: string | undefined;
   /** Manual requests not yet acknowledged in status (annotation values). */
-  manual?: { promote?: string | undefined; abort?: string | undefined; retry?: string | undefined } | undefined;
+  manual?: ManualRequests | undefined;
 }
+
+/** Manual requests not yet acknowledged in status: annotation values (request ids). */
+export interface ManualRequests {
+  promote?: string | undefined;
+  abort?: string | undefined;
+  retry?: string | undefined;
+  pause?: string | undefined;
+  resume?: string | undefined;
+}
+
+/** Requests whose outcome `step` decides itself (the controller judges the others by the phase change). */
+export type DecidedRequests = Partial<Record<'abort' | 'pause' | 'resume', string>>;
 
 export type Action =
   | { type: 'route'; routes: Routes }
   | { type: 'scaleCanary'; to: 'up' | 'zero' }
   | { type: 'promotePrimary' }
+  /** Give the primary back the spec it had before the current promotion (abort during Promoting). */
+  | { type: 'restorePrimary' }
   | { type: 'webhooks'; hook: 'post-rollout' };
 
 export type StageKind =
@@ -121,6 +141,8 @@ export interface StepResult {
   stages: Stage[];
   /** When the controller should tick again, in ms; undefined means only on a change. */
   requeueAfterMs: number | undefined;
+  /** What became of manual requests whose outcome is not a phase change ("… done: …" or "ignored: …"). */
+  requests: DecidedRequests;
 }
 
 export interface RequiredInputs {
@@ -200,19 +222,60 @@ export function analysisRoutes(spec: CanarySpec, status: CanaryStatus): Routes {
 
 export const PRIMARY_ROUTES: Routes = { canaryWeight: 0, match: false, mirror: false };
 
+/** Phases in which a pause request holds the rollout. */
+function isPausable(phase: CanaryPhase | undefined): boolean {
+  return isActive(phase);
+}
+
+const TIMESTAMPED_ID = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
+
+/**
+ * The pause or resume request that takes effect this tick, and the one it
+ * beats when both annotations changed since the last tick. The later request
+ * wins: a request pending alone is later than the acknowledged other one.
+ * When both are pending, ids that start with a timestamp (the CLI's, e.g.
+ * 2026-01-01T00:00:00.000Z-ab12cd) are compared; otherwise the order is
+ * unknown and the pause wins, because a held rollout can always be resumed
+ * while traffic moved by a resume cannot be taken back.
+ */
+export function pauseRequest(manual: ManualRequests): { winner: { kind: 'pause' | 'resume'; id: string }; loser?: { kind: 'pause' | 'resume'; id: string } | undefined } | undefined {
+  const { pause, resume } = manual;
+  if (pause === undefined && resume === undefined) return undefined;
+  if (resume === undefined) return { winner: { kind: 'pause', id: pause ?? '' } };
+  if (pause === undefined) return { winner: { kind: 'resume', id: resume } };
+  const resumeLater = TIMESTAMPED_ID.test(pause) && TIMESTAMPED_ID.test(resume) && resume > pause;
+  return resumeLater
+    ? { winner: { kind: 'resume', id: resume }, loser: { kind: 'pause', id: pause } }
+    : { winner: { kind: 'pause', id: pause }, loser: { kind: 'resume', id: resume } };
+}
+
+/** Whether the rollout is held by a pause after this tick's pause/resume requests. */
+function pausedAfter(status: CanaryStatus, manual: ManualRequests): boolean {
+  if (!isPausable(status.phase)) return false;
+  const request = pauseRequest(manual)?.winner;
+  if (request) return request.kind === 'pause';
+  return status.paused !== undefined;
+}
+
 /**
  * What the controller must gather before calling `step` this tick. Pure; the
  * same decisions `step` takes, so inputs are only gathered when they matter.
  */
-export function requiredInputs(spec: CanarySpec, status: CanaryStatus, observed: Observed, pending: { retry?: boolean } = {}): RequiredInputs {
+export function requiredInputs(spec: CanarySpec, status: CanaryStatus, observed: Observed, pending: { retry?: boolean; pause?: string | undefined; resume?: string | undefined } = {}): RequiredInputs {
   const none: RequiredInputs = { preRollout: false, analysis: false, rollbackHooks: false };
   const phase = status.phase;
+  // A paused rollout calls no gate, webhook or metric check (a new revision restarts it at weight 0, which needs none either).
+  if (pausedAfter(status, { pause: pending.pause, resume: pending.resume })) return none;
   const retrying = phase === 'Failed' && pending.retry === true;
   const newRevision = isNewRevision(status, observed) || retrying;
   if (phase === 'Waiting' || (newRevision && (phase === 'Initialized' || phase === 'Succeeded' || phase === 'Failed'))) {
     return spec.skipAnalysis ? none : { ...none, gate: 'confirm-rollout' };
   }
-  if (phase === 'WaitingPromotion') return { ...none, gate: 'confirm-promotion' };
+  if (phase === 'WaitingPromotion') {
+    // As Flagger: while waiting for confirm-promotion, the checks go on every interval and failures still roll back.
+    const checks = status.lastAppliedSpec === observed.revision && observed.canaryReady && isDue(status, spec, observed.now).due && !spec.skipAnalysis;
+    return { ...none, gate: 'confirm-promotion', analysis: checks, rollbackHooks: checks };
+  }
   if (phase !== 'Progressing' || status.lastAppliedSpec !== observed.revision || !observed.canaryReady) return none;
   if (!isDue(status, spec, observed.now).due || spec.skipAnalysis) return none;
   const strategy = strategyOf(spec.analysis);
@@ -237,6 +300,7 @@ interface Draft {
   actions: Action[];
   stages: Stage[];
   requeueAfterMs: number | undefined;
+  requests: DecidedRequests;
 }
 
 function transition(draft: Draft, phase: CanaryPhase, now: Date, message: string): void {
@@ -270,12 +334,15 @@ function startRollout(draft: Draft, spec: CanarySpec, observed: Observed, messag
   draft.requeueAfterMs = intervalMs(spec.analysis);
 }
 
-function rollback(draft: Draft, observed: Observed, reason: string, kind: StageKind = 'RolledBack', details: StageDetails = {}): void {
+function rollback(draft: Draft, observed: Observed, reason: string, kind: StageKind = 'RolledBack', details: StageDetails = {}, options: { restorePrimary?: boolean } = {}): void {
   const s = draft.status;
   s.canaryWeight = 0;
   delete s.gate;
   delete s.waitingSince;
+  delete s.paused;
   s.failedRevision = { revision: s.lastAppliedSpec ?? observed.revision, images: s.canaryImages ?? observed.images, reason, time: iso(observed.now) };
+  // The primary starts rolling back first; all traffic then goes to it.
+  if (options.restorePrimary === true) draft.actions.push({ type: 'restorePrimary' });
   draft.actions.push({ type: 'route', routes: PRIMARY_ROUTES }, { type: 'scaleCanary', to: 'zero' });
   transition(draft, 'Failed', observed.now, `rolled back: ${reason}`);
   const images = s.failedRevision.images ?? [];
@@ -288,6 +355,7 @@ function rollback(draft: Draft, observed: Observed, reason: string, kind: StageK
 function startPromotion(draft: Draft, spec: CanarySpec, observed: Observed, message: string): void {
   const s = draft.status;
   delete s.gate;
+  delete s.paused;
   s.waitingSince = preciseTime(observed.now);
   // Blue/Green switches all traffic to the canary while the primary is updated.
   if (strategyOf(spec.analysis) === 'bluegreen') {
@@ -321,12 +389,59 @@ function deadlineExceeded(spec: CanarySpec, status: CanaryStatus, now: Date): bo
   return now.getTime() - Date.parse(status.waitingSince) > deadline;
 }
 
+/** Acknowledges pending pause/resume requests that this tick made moot. */
+function settlePauseRequests(draft: Draft, manual: ManualRequests, result: string): void {
+  if (manual.pause !== undefined) draft.requests.pause ??= result;
+  if (manual.resume !== undefined) draft.requests.resume ??= result;
+}
+
+/** Moves a time in status by `ms`, keeping its precision. */
+function shiftTime(time: string | undefined, ms: number): string | undefined {
+  return time === undefined ? undefined : preciseTime(new Date(Date.parse(time) + ms));
+}
+
+function applyPauseRequest(draft: Draft, request: NonNullable<ReturnType<typeof pauseRequest>>, observed: Observed): void {
+  const s = draft.status;
+  const now = observed.now;
+  const { winner, loser } = request;
+  if (loser) draft.requests[loser.kind] = `ignored: superseded by the later ${winner.kind} request ${winner.id}`;
+  const weight = s.canaryWeight ?? 0;
+  if (winner.kind === 'pause') {
+    if (!isPausable(s.phase)) {
+      draft.requests.pause = `ignored: no rollout in progress to pause in phase ${s.phase ?? 'none'}; set spec.suspend to keep new rollouts from starting`;
+      return;
+    }
+    if (s.paused) {
+      draft.requests.pause = `ignored: already paused by request ${s.paused.id}${s.paused.by ? ` (${s.paused.by})` : ''} since ${s.paused.since}`;
+      return;
+    }
+    s.paused = { id: winner.id, since: preciseTime(now) };
+    record(draft, now, `paused on request ${winner.id}`);
+    draft.requests.pause = `pause done: holding phase ${s.phase ?? 'none'} at canary weight ${weight} until resumed`;
+    return;
+  }
+  if (!s.paused) {
+    draft.requests.resume = `ignored: not paused (phase ${s.phase ?? 'none'})`;
+    return;
+  }
+  // The clocks of the step interval and the progress deadline stood still while paused.
+  const pausedMs = Math.max(0, now.getTime() - Date.parse(s.paused.since));
+  const lastStepTime = shiftTime(s.lastStepTime, pausedMs);
+  if (lastStepTime !== undefined) s.lastStepTime = lastStepTime;
+  const waitingSince = shiftTime(s.waitingSince, pausedMs);
+  if (waitingSince !== undefined) s.waitingSince = waitingSince;
+  const id = s.paused.id;
+  delete s.paused;
+  record(draft, now, `resumed on request ${winner.id} after ${Math.round(pausedMs / 1000)}s paused (request ${id})`);
+  draft.requests.resume = `resume done: phase ${s.phase ?? 'none'} continues at canary weight ${weight}`;
+}
+
 /**
  * One tick of the state machine. Pure: the same inputs give the same output.
  * `status` must be a status of an initialized Canary (phase Initialized or later).
  */
 export function step(spec: CanarySpec, current: CanaryStatus, observed: Observed, inputs: StepInputs = {}): StepResult {
-  const draft: Draft = { status: structuredClone(current), actions: [], stages: [], requeueAfterMs: undefined };
+  const draft: Draft = { status: structuredClone(current), actions: [], stages: [], requeueAfterMs: undefined, requests: {} };
   const s = draft.status;
   const now = observed.now;
   const interval = intervalMs(spec.analysis);
@@ -340,9 +455,44 @@ export function step(spec: CanarySpec, current: CanaryStatus, observed: Observed
     delete s.failedRevision;
   }
 
+  // A pause left over from a rollout that ended another way holds nothing.
+  if (s.paused && !isPausable(phase)) delete s.paused;
+
   if (manual.abort !== undefined && (phase === 'Progressing' || phase === 'Waiting' || phase === 'WaitingPromotion')) {
     rollback(draft, observed, `aborted by request ${manual.abort}`, 'ManualAbort', { request: manual.abort });
+    settlePauseRequests(draft, manual, `ignored: the rollout was aborted by request ${manual.abort}`);
     return draft;
+  }
+  if (manual.abort !== undefined && (phase === 'Promoting' || phase === 'Finalising')) {
+    // The primary already runs (part of) the new version: a safe abort gives it back its previous spec.
+    const previous = observed.previousPrimary;
+    if (previous?.restorable === true) {
+      const revision = s.lastPromotedSpec ?? 'the previous revision';
+      rollback(draft, observed, `aborted by request ${manual.abort} during ${phase}; the primary goes back to ${revision}`, 'ManualAbort', { request: manual.abort }, { restorePrimary: true });
+      draft.requests.abort = `abort done: phase ${phase} → Failed; the primary is rolled back to revision ${revision} and serves all traffic`;
+      settlePauseRequests(draft, manual, `ignored: the rollout was aborted by request ${manual.abort}`);
+      return draft;
+    }
+    draft.requests.abort = `ignored: abort during ${phase} needs the primary's spec from before the promotion, and ${previous?.reason ?? 'sluice did not keep it'}; `
+      + 'the promotion goes on — to go back, revert the target in Git once it is promoted';
+  }
+
+  const pauseResume = pauseRequest(manual);
+  if (pauseResume) applyPauseRequest(draft, pauseResume, observed);
+
+  if (s.paused) {
+    const restart = (phase === 'Progressing' || phase === 'WaitingPromotion') && observed.revision !== s.lastAppliedSpec;
+    const promote = manual.promote !== undefined && (phase === 'Waiting' || phase === 'Progressing' || phase === 'WaitingPromotion');
+    if (promote) {
+      // An explicit promote is the later word: it ends the pause.
+      record(draft, now, `pause (request ${s.paused.id}) ended by promote request ${manual.promote ?? ''}`);
+      delete s.paused;
+    } else if (!restart) {
+      // Held: no step, no weight change, no gate, no check, and no deadline; the clocks restart on resume.
+      draft.requeueAfterMs = undefined;
+      return draft;
+    }
+    // A new revision while paused restarts at weight 0 and stays paused: no traffic stays on an unanalysed version.
   }
 
   switch (phase) {
@@ -431,49 +581,34 @@ export function step(spec: CanarySpec, current: CanaryStatus, observed: Observed
         return draft;
       }
       delete s.waitingSince;
+      const due = isDue(s, spec, now);
       if (phase === 'WaitingPromotion') {
-        const gate = inputs.gate;
-        if (gate?.open) startPromotion(draft, spec, observed, 'confirm-promotion gate opened');
-        else {
-          holdAtGate(draft, 'confirm-promotion', gate ?? { open: false, message: 'not yet called' }, now);
+        // As Flagger: the checks go on every interval while the gate is closed; failures count toward the threshold.
+        if (due.due && !spec.skipAnalysis) {
+          s.lastStepTime = preciseTime(now);
           draft.requeueAfterMs = interval;
+          if (failAnalysis(draft, spec, observed, inputs, threshold)) return draft;
+        }
+        const gate = inputs.gate;
+        if (gate?.open) {
+          startPromotion(draft, spec, observed, 'confirm-promotion gate opened');
+        } else {
+          holdAtGate(draft, 'confirm-promotion', gate ?? { open: false, message: 'not yet called' }, now);
+          draft.requeueAfterMs = isDue(s, spec, now).waitMs;
         }
         return draft;
       }
-      const due = isDue(s, spec, now);
       if (!due.due) {
         draft.requeueAfterMs = due.waitMs;
         return draft;
       }
       s.lastStepTime = preciseTime(now);
       draft.requeueAfterMs = interval;
-      if (inputs.rollbackRequested !== undefined) {
-        rollback(draft, observed, `rollback webhook ${inputs.rollbackRequested} asked for a rollback`);
-        return draft;
-      }
-      if ((s.failedChecks ?? 0) >= threshold) {
-        rollback(draft, observed, `${s.failedChecks ?? 0} failed checks reached threshold ${threshold}`);
-        return draft;
-      }
-      if (spec.skipAnalysis) {
+      if (spec.skipAnalysis && inputs.rollbackRequested === undefined && (s.failedChecks ?? 0) < threshold) {
         startPromotion(draft, spec, observed, 'skipAnalysis is set');
         return draft;
       }
-      for (const check of [inputs.preRollout, inputs.analysis]) {
-        if (!check || check.outcome === 'pass') continue;
-        if (check.outcome === 'hold') {
-          record(draft, now, `holding: ${check.message}`);
-          return draft;
-        }
-        s.failedChecks = (s.failedChecks ?? 0) + 1;
-        record(draft, now, `failed check ${s.failedChecks}/${threshold}: ${check.message}`);
-        if (s.failedChecks >= threshold) {
-          rollback(draft, observed, `${check.message} (${s.failedChecks} failed checks reached threshold ${threshold})`, 'RolledBack', { failing: check.failing });
-        } else {
-          stage(draft, 'AnalysisFailed', `failed check ${s.failedChecks} of ${threshold}: ${check.message}`, true, { failing: check.failing, weight: s.canaryWeight ?? 0 });
-        }
-        return draft;
-      }
+      if (failAnalysis(draft, spec, observed, inputs, threshold)) return draft;
       advance(draft, spec, observed, inputs);
       return draft;
     }
@@ -483,8 +618,9 @@ export function step(spec: CanarySpec, current: CanaryStatus, observed: Observed
       if (!ready) {
         s.waitingSince ??= preciseTime(now);
         if (deadlineExceeded(spec, s, now)) {
-          // The primary is what serves users; keep routing as is and say so loudly.
-          rollback(draft, observed, `primary not ready within progressDeadlineSeconds ${spec.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S} after promotion`, 'ProgressDeadlineExceeded');
+          // The new primary does not come up: give it back its previous spec where sluice kept it.
+          const restorePrimary = observed.previousPrimary?.restorable === true;
+          rollback(draft, observed, `primary not ready within progressDeadlineSeconds ${spec.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S} after promotion${restorePrimary ? `; the primary goes back to ${s.lastPromotedSpec ?? 'the previous revision'}` : ''}`, 'ProgressDeadlineExceeded', {}, { restorePrimary });
           return draft;
         }
         draft.requeueAfterMs = Math.min(interval, 5_000);
@@ -536,6 +672,40 @@ export function step(spec: CanarySpec, current: CanaryStatus, observed: Observed
     default:
       return draft;
   }
+}
+
+/**
+ * Rollback webhooks, the failed-check threshold and this tick's checks
+ * (pre-rollout, rollout webhooks and metrics). True when the tick ends here:
+ * rolled back, a failed check counted, or a check holds.
+ */
+function failAnalysis(draft: Draft, spec: CanarySpec, observed: Observed, inputs: StepInputs, threshold: number): boolean {
+  const s = draft.status;
+  const now = observed.now;
+  if (inputs.rollbackRequested !== undefined) {
+    rollback(draft, observed, `rollback webhook ${inputs.rollbackRequested} asked for a rollback`);
+    return true;
+  }
+  if ((s.failedChecks ?? 0) >= threshold) {
+    rollback(draft, observed, `${s.failedChecks ?? 0} failed checks reached threshold ${threshold}`);
+    return true;
+  }
+  for (const check of [inputs.preRollout, inputs.analysis]) {
+    if (!check || check.outcome === 'pass') continue;
+    if (check.outcome === 'hold') {
+      record(draft, now, `holding: ${check.message}`);
+      return true;
+    }
+    s.failedChecks = (s.failedChecks ?? 0) + 1;
+    record(draft, now, `failed check ${s.failedChecks}/${threshold}: ${check.message}`);
+    if (s.failedChecks >= threshold) {
+      rollback(draft, observed, `${check.message} (${s.failedChecks} failed checks reached threshold ${threshold})`, 'RolledBack', { failing: check.failing });
+    } else {
+      stage(draft, 'AnalysisFailed', `failed check ${s.failedChecks} of ${threshold}: ${check.message}`, true, { failing: check.failing, weight: s.canaryWeight ?? 0 });
+    }
+    return true;
+  }
+  return false;
 }
 
 function advance(draft: Draft, spec: CanarySpec, observed: Observed, inputs: StepInputs): void {

@@ -112,6 +112,10 @@ export const EventReasons = {
   CanaryManualPromote: 'CanaryManualPromote',
   CanaryManualAbort: 'CanaryManualAbort',
   CanaryManualRetry: 'CanaryManualRetry',
+  CanaryPaused: 'CanaryPaused',
+  CanaryResumed: 'CanaryResumed',
+  CanaryRollbackWrittenToGit: 'CanaryRollbackWrittenToGit',
+  CanaryRollbackWriteBackFailed: 'CanaryRollbackWriteBackFailed',
   NotificationDispatchFailed: 'NotificationDispatchFailed',
 } as const;
 
@@ -141,6 +145,10 @@ const reasonInfo: Readonly<Record<EventReason, ReasonInfo>> = {
   CanaryManualPromote: { severity: 'info', action: 'Promote', title: 'Manual promote' },
   CanaryManualAbort: { severity: 'warning', action: 'Abort', title: 'Manual abort' },
   CanaryManualRetry: { severity: 'info', action: 'Retry', title: 'Manual retry' },
+  CanaryPaused: { severity: 'warning', action: 'Pause', title: 'Rollout paused' },
+  CanaryResumed: { severity: 'info', action: 'Resume', title: 'Rollout resumed' },
+  CanaryRollbackWrittenToGit: { severity: 'info', action: 'WriteBack', title: 'Rollback written to Git' },
+  CanaryRollbackWriteBackFailed: { severity: 'warning', action: 'WriteBack', title: 'Rollback write-back failed' },
   NotificationDispatchFailed: { severity: 'warning', action: 'Notify', title: 'Notification dispatch failed' },
 };
 
