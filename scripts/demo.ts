@@ -1,6 +1,7 @@
 // The end-to-end demo behind `bash scripts/run-local.sh`: Git → cluster →
 // canary rollout gated by Prometheus → promotion, then a bad version that is
-// rolled back, with every stage also posted to a (local) chat webhook.
+// rolled back and the rollback committed back to Git, with every stage also
+// posted to a (local) chat webhook.
 // Everything is real and on this machine: the local Kubernetes control plane,
 // a git smart-HTTP server, Prometheus scraping a traffic generator that plays
 // the service mesh, and the sluice controller itself.
@@ -52,6 +53,8 @@ metadata:
   name: podinfo
 spec:
   provider: istio
+  # sluice extension: after a rollback, commit the good image back to Git.
+  writeBackRollback: true
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
   service: {port: 9898}
   analysis:
@@ -109,6 +112,11 @@ async function main(): Promise<void> {
     }
     shownChat = chat.requests.length;
   };
+  /** Subject of the newest commit on the server's branch (the workdir fetches it). */
+  const latestSubject = async (): Promise<string> => {
+    await repo.git('fetch', '-q', 'origin');
+    return (await repo.git('log', '-1', '--format=%s', `origin/${repo.branch}`)).trim();
+  };
   const getCanary = () => client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name: 'podinfo' });
   /** Narrates the rollout until the Canary reaches one of the final phases. */
   const follow = async (finals: string[]): Promise<Canary> => {
@@ -137,7 +145,7 @@ async function main(): Promise<void> {
     say('1. Git holds podinfo 6.0.0 and its Canary; sluice is pointed at the repository.');
     await repo.commitFiles({ 'deploy/deployment.yaml': deployment('6.0.0'), 'deploy/canary.yaml': canary }, 'podinfo 6.0.0');
     await repo.push();
-    await client.apply({ apiVersion: API_GROUP_VERSION, kind: 'GitRepository', metadata: { name: 'podinfo', namespace }, spec: { url: repo.url, interval: '2s' } });
+    await client.apply({ apiVersion: API_GROUP_VERSION, kind: 'GitRepository', metadata: { name: 'podinfo', namespace }, spec: { url: repo.url, interval: '2s', ref: { branch: repo.branch } } });
     await client.apply({ apiVersion: API_GROUP_VERSION, kind: 'Sync', metadata: { name: 'podinfo', namespace }, spec: { sourceRef: { kind: 'GitRepository', name: 'podinfo' }, path: './deploy', interval: '1m', prune: true } });
     const synced = await waitFor('the first Sync', async () => {
       const sync = await client.get<Sync>({ apiVersion: API_GROUP_VERSION, kind: 'Sync', namespace, name: 'podinfo' });
@@ -166,6 +174,20 @@ async function main(): Promise<void> {
     if (declared) say(`   ${declared.message}`);
     const primary = await client.get<{ apiVersion: string; kind: string; metadata: { name: string }; spec: { template: { spec: { containers: { image: string }[] } } } }>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: 'podinfo-primary' });
     say(`   Users never left the good version: podinfo-primary still runs ${primary.spec.template.spec.containers[0]?.image}.`);
+
+    say('   Git still says 6.0.2, so sluice writes the rollback back to Git (spec.writeBackRollback):');
+    const written = await waitFor('the write-back commit', async () => {
+      const subject = await latestSubject();
+      return subject.startsWith('Roll back') ? subject : undefined;
+    }, 60_000);
+    say(`   commit on ${repo.branch}: "${written}"`);
+    await waitFor('the Sync to apply the write-back', async () => {
+      const current = await getCanary();
+      return current.status?.conditions?.some((c) => c.type === 'FailedRevisionDeclared') ? undefined : true;
+    }, 60_000);
+    const target = await client.get<{ apiVersion: string; kind: string; metadata: { name: string }; spec: { template: { spec: { containers: { image: string }[] } } } }>({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: 'podinfo' });
+    say(`   The Sync applied it: Deployment podinfo declares ${target.spec.template.spec.containers[0]?.image} again; Git and the cluster agree.`);
+    showChat();
 
     const metrics = await (await fetch(`http://127.0.0.1:${sluice.health.port}/metrics`)).text();
     const reconciles = metrics.split('\n').filter((l) => l.startsWith('sluice_reconcile_total{') && !l.endsWith(' 0'));

@@ -103,6 +103,8 @@ describe('Helm chart charts/sluice', () => {
     assert.ok(container.args?.includes('--leader-elect=true'));
     assert.ok(container.args?.includes('--lease-namespace=sluice-system'));
     assert.ok(container.args?.includes('--renew-deadline=10s'));
+    assert.ok(container.args?.includes('--canary-provider=kubernetes'));
+    assert.ok(!container.args?.some((a) => a.startsWith('--metrics-server')), 'no --metrics-server unless set');
     // Every flag in the chart is one the controller accepts.
     const flags = (container.args ?? []).map((a) => a.split('=')[0]);
     const usage = (await run(process.execPath, [path.join(repoRoot, 'src/main.ts'), '--help'])).stdout;
@@ -111,12 +113,13 @@ describe('Helm chart charts/sluice', () => {
     assert.equal(named(objects, 'Service').length, 1);
     assert.equal(named(objects, 'ServiceMonitor').length, 0);
 
-    const restricted = await render('sluice', 'sluice-system', ['rbac.namespaces={team-a,team-b}', 'grafanaDashboard.enabled=true', 'serviceMonitor.enabled=true']);
+    const restricted = await render('sluice', 'sluice-system', ['rbac.namespaces={team-a,team-b}', 'grafanaDashboard.enabled=true', 'serviceMonitor.enabled=true', 'controller.canaryProvider=istio', 'controller.metricsServer=http://prometheus.monitoring:9090']);
     assert.deepEqual(named(restricted, 'Role', 'sluice').map((r) => r.metadata.namespace), ['team-a', 'team-b']);
     const clusterRoles = named(restricted, 'ClusterRole');
     // Only read access to Alerts/AlertProviders is cluster-wide (the notifier's one watch for several namespaces).
     assert.deepEqual(clusterRoles.flatMap((r) => r.rules ?? []), [{ apiGroups: ['sluice.dev'], resources: ['alerts', 'alertproviders'], verbs: ['get', 'list', 'watch'] }]);
-    assert.ok(named(restricted, 'Deployment')[0]?.spec?.template?.spec?.containers?.[0]?.args?.includes('--namespaces=team-a,team-b'));
+    const restrictedArgs = named(restricted, 'Deployment')[0]?.spec?.template?.spec?.containers?.[0]?.args ?? [];
+    for (const arg of ['--namespaces=team-a,team-b', '--canary-provider=istio', '--metrics-server=http://prometheus.monitoring:9090']) assert.ok(restrictedArgs.includes(arg), arg);
     const dashboard = named(restricted, 'ConfigMap')[0];
     const panels = (JSON.parse(dashboard?.data?.['sluice.json'] ?? '{}') as { panels?: { targets: { expr: string }[] }[] }).panels ?? [];
     assert.ok(panels.some((p) => p.targets.some((t) => t.expr.includes('sluice_canary_weight'))));
@@ -126,6 +129,7 @@ describe('Helm chart charts/sluice', () => {
     // values.schema.json refuses bad values before anything renders.
     await assert.rejects(render('sluice', 'x', ['rbac.namespaces={Bad_NS}']), /rbac\/namespaces\/0.*does not match pattern/);
     await assert.rejects(render('sluice', 'x', ['leaderElection.renewDeadline=10']), /leaderElection\/renewDeadline/);
+    await assert.rejects(render('sluice', 'x', ['controller.canaryProvider=traefik']), /controller\/canaryProvider/);
   });
 
   test('the cluster-wide RBAC grants what sluice uses and nothing cluster-admin-like', async () => {

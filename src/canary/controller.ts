@@ -508,7 +508,7 @@ export class CanaryController implements RunningController {
     const failedWriteBack = writeBack.outcome === 'Failed';
     const message = failedWriteBack
       ? `writing the rollback back to Git failed${retryMs ? ' (will retry)' : ''}: ${writeBack.message ?? ''}`
-      : `rollback written back to Git: ${writeBack.message ?? ''}`;
+      : writeBack.message ?? 'rollback written back to Git';
     if (failedWriteBack) log.warn({ writeBack }, message);
     else log.info({ writeBack }, message);
     this.#deps.notifier.emit(eventFor(canary, failedWriteBack ? EventReasons.CanaryRollbackWriteBackFailed : EventReasons.CanaryRollbackWrittenToGit, message, {
