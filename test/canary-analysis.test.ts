@@ -6,50 +6,30 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { API_GROUP_VERSION, type Canary } from '../src/api/types.ts';
-import { CanaryController } from '../src/canary/controller.ts';
-import { parseConfig } from '../src/config.ts';
-import { createDeps } from '../src/controllers.ts';
+import type { Canary, CanaryAnalysis } from '../src/api/types.ts';
 import type { KubeClient } from '../src/kube/client.ts';
-import { EventRecorder } from '../src/kube/events.ts';
 import { canaryMetrics } from '../src/runtime/metrics.ts';
-import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
+import { applyDeployment, canaryObject, getCanary, startController, waitForPhase, type CanaryHarness } from './env/canary.ts';
+import { createTestNamespace, eventually, testKubeClient } from './env/cluster.ts';
+import { deploymentYaml } from './env/manifests.ts';
 import { startPrometheus, type PrometheusInstance } from './env/prometheus.ts';
 import { startTrafficGenerator, type TrafficGenerator } from './env/traffic-generator.ts';
 
 const logger = pino({ level: 'silent' });
 
-function deploymentYaml(name: string, image: string): string {
-  return JSON.stringify({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name },
-    spec: {
-      replicas: 1, selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image }] } },
-    },
-  });
-}
-
-function canary(namespace: string, name: string, analysis: Partial<Canary['spec']['analysis']> = {}): Canary {
-  return {
-    apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name, namespace },
-    spec: {
-      provider: 'istio',
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      service: { port: 80 },
-      analysis: {
-        interval: '2s', threshold: 2, stepWeight: 50,
-        metrics: [{ name: 'request-success-rate', interval: '5s', thresholdRange: { min: 99 }, onNoData: 'hold' }],
-        ...analysis,
-      },
-    },
-  };
+function canary(namespace: string, name: string, analysis: CanaryAnalysis = {}): Canary {
+  return canaryObject(namespace, name, 'istio', {
+    stepWeight: 50,
+    metrics: [{ name: 'request-success-rate', interval: '5s', thresholdRange: { min: 99 }, onNoData: 'hold' }],
+    ...analysis,
+  }, { service: { port: 80 } });
 }
 
 describe('Canary analysis with the real Prometheus', () => {
   let client: KubeClient;
   let generator: TrafficGenerator;
   let prometheus: PrometheusInstance;
-  let controller: CanaryController;
+  let controller: CanaryHarness;
   let namespace: string;
 
   before(async () => {
@@ -59,9 +39,7 @@ describe('Canary analysis with the real Prometheus', () => {
     await generator.setTarget({ namespace, name: 'good', rps: 50, errorRate: 0, latencyMs: 10 });
     await generator.setTarget({ namespace, name: 'bad', rps: 50, errorRate: 0.3, latencyMs: 10 });
     prometheus = await startPrometheus({ scrapeTargets: [generator.address] });
-    const config = { ...parseConfig([], {}), namespaces: [namespace] };
-    controller = new CanaryController(createDeps({ config, client, logger, events: new EventRecorder(client, { logger }) }), { metricsServer: prometheus.url });
-    await controller.start();
+    controller = await startController(client, namespace, { logger, metricsServer: prometheus.url });
   });
 
   after(async () => {
@@ -71,23 +49,18 @@ describe('Canary analysis with the real Prometheus', () => {
     client?.close();
   });
 
-  async function phase(name: string, want: string): Promise<Canary> {
-    return eventually(async () => {
-      const got = await client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
-      return got.status?.phase === want ? got : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 250, what: `${name} phase ${want}` });
-  }
+  const phase = (name: string, want: string): Promise<Canary> => waitForPhase(client, namespace, name, want, 90_000, 250);
 
   test('a healthy canary is promoted; a failing one rolls back with the check, value and threshold', async () => {
     for (const name of ['good', 'bad']) {
-      await kubectlOk(['apply', '--server-side', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:1') });
+      await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:1'), { forceConflicts: false });
       await client.apply(canary(namespace, name));
     }
     for (const name of ['good', 'bad']) {
       const initialized = await phase(name, 'Initialized');
       const available = initialized.status?.conditions?.find((c) => c.type === 'MetricsAvailable');
       assert.equal(available?.status, 'True', available?.message);
-      await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:2') });
+      await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:2'));
     }
 
     const good = await phase('good', 'Succeeded');
@@ -132,12 +105,12 @@ describe('Canary analysis with the real Prometheus', () => {
   });
   /** Starts a rollout of `name` and resolves once the canary carries at least `weight` percent. */
   async function rolloutReaching(name: string, weight: number): Promise<void> {
-    await kubectlOk(['apply', '--server-side', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:1') });
+    await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:1'), { forceConflicts: false });
     await client.apply(canary(namespace, name, { stepWeight: 10, maxWeight: 50 }));
     await phase(name, 'Initialized');
-    await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deploymentYaml(name, 'example.com/app:2') });
+    await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:2'));
     await eventually(async () => {
-      const got = await client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
+      const got = await getCanary(client, namespace, name);
       return (got.status?.canaryWeight ?? 0) >= weight ? true : undefined;
     }, { timeoutMs: 60_000, intervalMs: 100, what: `${name} at weight ${weight}` });
   }

@@ -7,78 +7,19 @@
 // field validation (an unknown field is an error, not silently pruned).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
-import { API_GROUP_VERSION, type Canary, type CanaryAnalysis, type CanaryProvider, type CanarySpec, type KubeObject } from '../src/api/types.ts';
-import { CanaryController } from '../src/canary/controller.ts';
+import type { Canary, CanaryAnalysis, CanaryProvider, CanarySpec, KubeObject } from '../src/api/types.ts';
 import { routerFor } from '../src/canary/routers/factory.ts';
 import type { ObservedRoutes } from '../src/canary/routers/router.ts';
 import type { Routes } from '../src/canary/state.ts';
 import type { Deployment } from '../src/canary/workloads.ts';
-import { parseConfig } from '../src/config.ts';
-import { createDeps } from '../src/controllers.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { prepareForApply } from '../src/kube/ssa.ts';
 import type { ObjectRef } from '../src/kube/types.ts';
-import { EventRecorder } from '../src/kube/events.ts';
-import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
+import { applyDeployment, canaryObject, everyTick, getCanary, startController, targetDeploymentYaml, waitForPhase } from './env/canary.ts';
+import { createTestNamespace, testKubeClient } from './env/cluster.ts';
 
-// CANARY_TEST_LOG=debug shows the controller's log on stderr.
-const logger = pino({ level: process.env.CANARY_TEST_LOG ?? 'silent' }, pino.destination(2));
-
-// The harness below is the one in test/canary.test.ts (startController,
-// deploymentYaml, applyDeployment, canaryObject, waitForPhase).
-async function startController(client: KubeClient, namespace: string): Promise<{ stop(): Promise<void> }> {
-  const config = { ...parseConfig([], {}), namespaces: [namespace] };
-  const events = new EventRecorder(client, { logger });
-  const deps = createDeps({ config, client, logger, events });
-  const controller = new CanaryController(deps);
-  await controller.start();
-  await controller.controller.waitForSync(AbortSignal.timeout(20_000));
-  return { stop: () => controller.stop() };
-}
-
-function deploymentYaml(name: string, image: string): string {
-  return JSON.stringify({
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas: 2,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image, ports: [{ containerPort: 8080, name: 'http' }] }] } },
-    },
-  });
-}
-
-async function applyDeployment(namespace: string, yaml: string): Promise<void> {
-  await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: yaml });
-}
-
-function canaryObject(namespace: string, name: string, provider: CanaryProvider, analysis: CanaryAnalysis, extra: Partial<CanarySpec> = {}): Canary {
-  return {
-    apiVersion: API_GROUP_VERSION,
-    kind: 'Canary',
-    metadata: { name, namespace },
-    spec: {
-      provider,
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      service: { port: 80, targetPort: 8080 },
-      analysis: { interval: '2s', threshold: 2, ...analysis },
-      ...extra,
-    },
-  };
-}
-
-async function getCanary(client: KubeClient, namespace: string, name: string): Promise<Canary> {
-  return client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
-}
-
-async function waitForPhase(client: KubeClient, namespace: string, name: string, phase: string, timeoutMs = 90_000): Promise<Canary> {
-  return eventually(async () => {
-    const canary = await getCanary(client, namespace, name);
-    return canary.status?.phase === phase ? canary : undefined;
-  }, { timeoutMs, intervalMs: 200, what: `Canary ${name} phase ${phase}` });
-}
+// Rollouts here run several iterations: a phase may take 90 s.
+const PHASE_TIMEOUT_MS = 90_000;
 
 async function routedObject(client: KubeClient, canary: Canary): Promise<KubeObject | undefined> {
   const [ref] = routerFor(canary).routedObjects(canary);
@@ -108,19 +49,14 @@ const version = (object: KubeObject): number => Number(object.metadata.resourceV
  */
 function sampleRollout(client: KubeClient, namespace: string, name: string): { stop(): Promise<Sample[]> } {
   const samples: Sample[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const canary = await getCanary(client, namespace, name);
-      const object = await routedObject(client, canary);
-      if (object && version(object) < version(canary)) samples.push({ canary, object });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
+  const ticks = everyTick(async () => {
+    const canary = await getCanary(client, namespace, name);
+    const object = await routedObject(client, canary);
+    if (object && version(object) < version(canary)) samples.push({ canary, object });
+  });
   return {
     async stop() {
-      running = false;
-      await loop;
+      await ticks.stop();
       return samples;
     },
   };
@@ -186,18 +122,18 @@ describe('Canary routers on the real CRDs', () => {
 
   test('istio A/B: at every iteration the match route goes to the canary and the default route to the primary; A/B rules gone after promotion', async () => {
     const namespace = await createTestNamespace('routers-istio-ab');
-    await applyDeployment(namespace, deploymentYaml('ab', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('ab', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       const match = [{ headers: { 'x-canary': { exact: 'insider' } } }, { headers: { cookie: { regex: '^(.*?;)?(canary=always)(;.*)?$' } } }];
       const iterations = 3;
       await client.apply(canaryObject(namespace, 'ab', 'istio', { iterations, match }));
-      const initialized = await waitForPhase(client, namespace, 'ab', 'Initialized');
+      const initialized = await waitForPhase(client, namespace, 'ab', 'Initialized', PHASE_TIMEOUT_MS);
       assert.deepEqual(readBack(initialized, await routedObject(client, initialized)), { primaryWeight: 100, canaryWeight: 0, mirror: false, match: false });
 
       const sampler = sampleRollout(client, namespace, 'ab');
-      await applyDeployment(namespace, deploymentYaml('ab', 'example.com/app:2'));
-      const done = await waitForPhase(client, namespace, 'ab', 'Succeeded');
+      await applyDeployment(namespace, targetDeploymentYaml('ab', 'example.com/app:2'));
+      const done = await waitForPhase(client, namespace, 'ab', 'Succeeded', PHASE_TIMEOUT_MS);
       const samples = await sampler.stop();
       const revision = done.status?.lastAppliedSpec;
       assert.notEqual(revision, initialized.status?.lastAppliedSpec);
@@ -232,15 +168,15 @@ describe('Canary routers on the real CRDs', () => {
 
   test('istio Blue/Green with mirroring: mirror and mirrorPercentage during the analysis, gone after promotion', async () => {
     const namespace = await createTestNamespace('routers-istio-bg');
-    await applyDeployment(namespace, deploymentYaml('bg', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('bg', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       const iterations = 3;
       await client.apply(canaryObject(namespace, 'bg', 'istio', { iterations, mirror: true, mirrorWeight: 30 }));
-      await waitForPhase(client, namespace, 'bg', 'Initialized');
+      await waitForPhase(client, namespace, 'bg', 'Initialized', PHASE_TIMEOUT_MS);
       const sampler = sampleRollout(client, namespace, 'bg');
-      await applyDeployment(namespace, deploymentYaml('bg', 'example.com/app:2'));
-      const done = await waitForPhase(client, namespace, 'bg', 'Succeeded');
+      await applyDeployment(namespace, targetDeploymentYaml('bg', 'example.com/app:2'));
+      const done = await waitForPhase(client, namespace, 'bg', 'Succeeded', PHASE_TIMEOUT_MS);
       const samples = await sampler.stop();
 
       const analysing = samples.filter((s) => s.canary.status?.phase === 'Progressing' && s.canary.status.lastAppliedSpec === done.status?.lastAppliedSpec);
@@ -281,14 +217,14 @@ describe('Canary routers on the real CRDs', () => {
       canaryObject(namespace, 'mesh', 'istio', analysis, { service }),
       canaryObject(namespace, 'edge', 'gatewayapi', analysis, { service: { ...service, gatewayRefs: [{ name: 'public', namespace: 'gateways' }] } }),
     ];
-    for (const canary of canaries) await applyDeployment(namespace, deploymentYaml(canary.metadata.name, 'example.com/app:1'));
+    for (const canary of canaries) await applyDeployment(namespace, targetDeploymentYaml(canary.metadata.name, 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       for (const canary of canaries) await client.apply(canary);
-      for (const canary of canaries) await waitForPhase(client, namespace, canary.metadata.name, 'Initialized');
+      for (const canary of canaries) await waitForPhase(client, namespace, canary.metadata.name, 'Initialized', PHASE_TIMEOUT_MS);
       const samplers = canaries.map((canary) => sampleRollout(client, namespace, canary.metadata.name));
-      for (const canary of canaries) await applyDeployment(namespace, deploymentYaml(canary.metadata.name, 'example.com/app:2'));
-      const done = await Promise.all(canaries.map((canary) => waitForPhase(client, namespace, canary.metadata.name, 'Succeeded')));
+      for (const canary of canaries) await applyDeployment(namespace, targetDeploymentYaml(canary.metadata.name, 'example.com/app:2'));
+      const done = await Promise.all(canaries.map((canary) => waitForPhase(client, namespace, canary.metadata.name, 'Succeeded', PHASE_TIMEOUT_MS)));
       const sampled = await Promise.all(samplers.map((s) => s.stop()));
 
       for (const [i, canary] of canaries.entries()) {

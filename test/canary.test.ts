@@ -8,105 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
-import { API_GROUP_VERSION, type Canary, type CanaryAnalysis, type CanaryProvider, type CanarySpec } from '../src/api/types.ts';
-import { CanaryController, PREVIOUS_PRIMARY_ANNOTATION } from '../src/canary/controller.ts';
+import { API_GROUP_VERSION, type Canary, type CanaryAnalysis, type CanarySpec } from '../src/api/types.ts';
+import { PREVIOUS_PRIMARY_ANNOTATION } from '../src/canary/controller.ts';
 import { routerFor } from '../src/canary/routers/factory.ts';
-import { stageEmitter } from '../src/canary/stages.ts';
 import type { ObservedRoutes } from '../src/canary/routers/router.ts';
 import type { Stage } from '../src/canary/state.ts';
 import { weightPlan } from '../src/canary/state.ts';
 import type { Deployment } from '../src/canary/workloads.ts';
-import { parseConfig } from '../src/config.ts';
-import { createDeps } from '../src/controllers.ts';
 import type { KubeClient } from '../src/kube/client.ts';
-import { EventRecorder } from '../src/kube/events.ts';
 import { Informer } from '../src/kube/informer.ts';
+import { applyDeployment, canaryObject, canaryTestLogger, everyTick, getCanary, startController, targetDeploymentYaml, waitForPhase } from './env/canary.ts';
 import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
-
-// CANARY_TEST_LOG=debug shows the controller's log on stderr.
-const logger = pino({ level: process.env.CANARY_TEST_LOG ?? 'silent' }, pino.destination(2));
-
-interface Harness {
-  controller: CanaryController;
-  stages: Stage[];
-  stop(): Promise<void>;
-}
-
-async function startController(client: KubeClient, namespace: string): Promise<Harness> {
-  const config = { ...parseConfig([], {}), namespaces: [namespace] };
-  const events = new EventRecorder(client, { logger });
-  const deps = createDeps({ config, client, logger, events });
-  const stages: Stage[] = [];
-  // The real emitter (Kubernetes Events, event webhooks), with the stages kept for assertions.
-  const real = stageEmitter({ notifier: deps.notifier, events, logger });
-  const controller = new CanaryController(deps, {
-    onStages: {
-      async emit(canary, emitted, context) {
-        stages.push(...emitted);
-        await real.emit(canary, emitted, context);
-      },
-      analysis: (specs) => real.analysis(specs),
-    },
-  });
-  await controller.start();
-  await controller.controller.waitForSync(AbortSignal.timeout(20_000));
-  return { controller, stages, stop: () => controller.stop() };
-}
-
-function deploymentYaml(name: string, image: string, options: { replicas?: number; nodeSelector?: Record<string, string>; configMap?: string } = {}): string {
-  const deployment = {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name },
-    spec: {
-      replicas: options.replicas ?? 2,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          containers: [{
-            name: 'app', image, ports: [{ containerPort: 8080, name: 'http' }],
-            ...(options.configMap ? { envFrom: [{ configMapRef: { name: options.configMap } }] } : {}),
-          }],
-          ...(options.nodeSelector ? { nodeSelector: options.nodeSelector } : {}),
-        },
-      },
-    },
-  };
-  return JSON.stringify(deployment);
-}
-
-/** Applies the Deployment the way a Git sync would: another field manager, forcing conflicts. */
-async function applyDeployment(namespace: string, yaml: string): Promise<void> {
-  await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: yaml });
-}
-
-function canaryObject(namespace: string, name: string, provider: CanaryProvider, analysis: CanaryAnalysis, extra: Partial<CanarySpec> = {}): Canary {
-  return {
-    apiVersion: API_GROUP_VERSION,
-    kind: 'Canary',
-    metadata: { name, namespace },
-    spec: {
-      provider,
-      targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
-      service: { port: 80, targetPort: 8080 },
-      analysis: { interval: '2s', threshold: 2, ...analysis },
-      ...extra,
-    },
-  };
-}
-
-async function getCanary(client: KubeClient, namespace: string, name: string): Promise<Canary> {
-  return client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name });
-}
-
-async function waitForPhase(client: KubeClient, namespace: string, name: string, phase: string, timeoutMs = 60_000): Promise<Canary> {
-  return eventually(async () => {
-    const canary = await getCanary(client, namespace, name);
-    return canary.status?.phase === phase ? canary : undefined;
-  }, { timeoutMs, intervalMs: 200, what: `Canary ${name} phase ${phase}` });
-}
 
 async function readRoutes(client: KubeClient, canary: Canary): Promise<ObservedRoutes | undefined> {
   const router = routerFor(canary);
@@ -126,21 +38,16 @@ async function deployment(client: KubeClient, namespace: string, name: string): 
 function recordWeights(client: KubeClient, namespace: string, name: string): { stop(): Promise<{ router: number[]; status: number[] }> } {
   const router: number[] = [];
   const status: number[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const canary = await getCanary(client, namespace, name);
-      const routes = await readRoutes(client, canary);
-      if (routes && router[router.length - 1] !== routes.canaryWeight) router.push(routes.canaryWeight);
-      const weight = canary.status?.canaryWeight;
-      if (weight !== undefined && status[status.length - 1] !== weight) status.push(weight);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  })();
+  const ticks = everyTick(async () => {
+    const canary = await getCanary(client, namespace, name);
+    const routes = await readRoutes(client, canary);
+    if (routes && router[router.length - 1] !== routes.canaryWeight) router.push(routes.canaryWeight);
+    const weight = canary.status?.canaryWeight;
+    if (weight !== undefined && status[status.length - 1] !== weight) status.push(weight);
+  });
   return {
     async stop() {
-      running = false;
-      await loop;
+      await ticks.stop();
       return { router, status };
     },
   };
@@ -172,7 +79,7 @@ async function startHookServer(): Promise<HookServer> {
 /** Init → new image → full rollout → Succeeded; returns the recorded weights. */
 async function fullRollout(client: KubeClient, namespace: string, canary: Canary, setup?: () => Promise<void>) {
   const name = canary.metadata.name;
-  await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:1'));
+  await applyDeployment(namespace, targetDeploymentYaml(name, 'example.com/app:1'));
   await setup?.();
   const harness = await startController(client, namespace);
   try {
@@ -187,7 +94,7 @@ async function fullRollout(client: KubeClient, namespace: string, canary: Canary
     assert.deepEqual(apex.spec.selector, { app: `${name}-primary` });
 
     const recorder = recordWeights(client, namespace, name);
-    await applyDeployment(namespace, deploymentYaml(name, 'example.com/app:2'));
+    await applyDeployment(namespace, targetDeploymentYaml(name, 'example.com/app:2'));
     const done = await waitForPhase(client, namespace, name, 'Succeeded', 90_000);
     const weights = await recorder.stop();
     const promoted = await deployment(client, namespace, `${name}-primary`);
@@ -256,16 +163,16 @@ describe('Canary controller', () => {
   test('gatewayapi A/B and mirrored Blue/Green complete', async () => {
     const namespace = await createTestNamespace('canary-ab');
     const service = { port: 80, targetPort: 8080, gatewayRefs: [{ name: 'public' }] };
-    await applyDeployment(namespace, deploymentYaml('ab', 'example.com/app:1'));
-    await applyDeployment(namespace, deploymentYaml('bg', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('ab', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('bg', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'ab', 'gatewayapi', { iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] }, { service }));
       await client.apply(canaryObject(namespace, 'bg', 'gatewayapi', { iterations: 2, mirror: true, mirrorWeight: 50 }, { service }));
       await waitForPhase(client, namespace, 'ab', 'Initialized');
       await waitForPhase(client, namespace, 'bg', 'Initialized');
-      await applyDeployment(namespace, deploymentYaml('ab', 'example.com/app:2'));
-      await applyDeployment(namespace, deploymentYaml('bg', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('ab', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('bg', 'example.com/app:2'));
       await eventually(async () => {
         const route = await client.find<Canary & { spec: { rules: { matches?: { headers?: { name: string; value: string }[] }[]; filters?: { type: string; requestMirror?: { percent?: number } }[] }[] } }>({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', namespace, name: 'ab' });
         return route?.spec.rules[0]?.matches?.[0]?.headers?.[0]?.value === 'insider' ? true : undefined;
@@ -287,7 +194,7 @@ describe('Canary controller', () => {
     const namespace = await createTestNamespace('canary-fail');
     const hooks = await startHookServer();
     hooks.answer.set('/check', 500);
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', {
@@ -295,7 +202,7 @@ describe('Canary controller', () => {
         webhooks: [{ name: 'load-test', type: 'rollout', url: `${hooks.url}/check`, timeout: '5s' }],
       }));
       await waitForPhase(client, namespace, 'app', 'Initialized');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       const failed = await waitForPhase(client, namespace, 'app', 'Failed', 60_000);
       assert.equal(failed.status?.failedChecks, 3);
       assert.equal(failed.status?.canaryWeight, 0);
@@ -335,13 +242,13 @@ describe('Canary controller', () => {
 
   test('a canary that never becomes ready rolls back after the progress deadline', async () => {
     const namespace = await createTestNamespace('canary-deadline');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50 }, { progressDeadlineSeconds: 6 }));
       await waitForPhase(client, namespace, 'app', 'Initialized');
       // No node matches this selector, so the canary's pods stay Pending.
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2', { nodeSelector: { 'sluice.dev/no-such-node': 'true' } }));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2', { nodeSelector: { 'sluice.dev/no-such-node': 'true' } }));
       const progressing = await waitForPhase(client, namespace, 'app', 'Progressing');
       const started = Date.parse(progressing.status?.rolloutStartTime ?? '');
       const failed = await waitForPhase(client, namespace, 'app', 'Failed', 30_000);
@@ -357,7 +264,7 @@ describe('Canary controller', () => {
 
   test('a controller restarted at Progressing and at Promoting finishes once, with no duplicate step', async () => {
     const namespace = await createTestNamespace('canary-restart');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const analysis: CanaryAnalysis = { stepWeight: 20, maxWeight: 60, interval: '3s' };
     let harness = await startController(client, namespace);
     const allStages: Stage[] = [];
@@ -365,7 +272,7 @@ describe('Canary controller', () => {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', analysis));
       await waitForPhase(client, namespace, 'app', 'Initialized');
       const recorder = recordWeights(client, namespace, 'app');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 20 ? true : undefined), { what: 'weight 20' });
       allStages.push(...harness.stages);
       await harness.stop();
@@ -392,13 +299,13 @@ describe('Canary controller', () => {
 
   test('manual promote skips the remaining steps; manual abort rolls back', async () => {
     const namespace = await createTestNamespace('canary-manual');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       // A long interval: only a manual request can move the rollout on in time.
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 10, interval: '1h' }));
       await waitForPhase(client, namespace, 'app', 'Initialized');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 10 ? true : undefined), { what: 'first step' });
       await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/abort=abort-1'], { namespace });
       const failed = await waitForPhase(client, namespace, 'app', 'Failed');
@@ -406,7 +313,7 @@ describe('Canary controller', () => {
       assert.equal(failed.status?.requests?.abort?.by, 'kubectl-annotate', 'who asked, from the annotation\'s field manager');
       assert.match(failed.status?.failedRevision?.reason ?? '', /aborted by request abort-1/);
 
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:3'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:3'));
       await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 10 ? true : undefined), { what: 'first step of app:3' });
       await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/promote=promote-1'], { namespace });
       await waitForPhase(client, namespace, 'app', 'Promoting');
@@ -426,14 +333,14 @@ describe('Canary controller', () => {
     const hooks = await startHookServer();
     hooks.answer.set('/confirm-rollout', 403);
     hooks.answer.set('/confirm-promotion', 403);
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       const webhooks = (['confirm-rollout', 'pre-rollout', 'confirm-promotion', 'post-rollout', 'event'] as const)
         .map((type) => ({ name: type, type, url: `${hooks.url}/${type}`, timeout: '5s', metadata: { team: 'shop' } }));
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50, webhooks }));
       await waitForPhase(client, namespace, 'app', 'Initialized');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       const waiting = await waitForPhase(client, namespace, 'app', 'Waiting');
       assert.equal(waiting.status?.gate?.type, 'confirm-rollout');
       assert.equal(waiting.status?.gate?.webhook, 'confirm-rollout');
@@ -478,7 +385,7 @@ describe('Canary controller', () => {
   test('referenced ConfigMaps are copied as -primary and a config change is a new revision', async () => {
     const namespace = await createTestNamespace('canary-config');
     await kubectlOk(['create', 'configmap', 'app-config', '--from-literal=MODE=one'], { namespace });
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1', { configMap: 'app-config' }));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1', { configMap: 'app-config' }));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50 }));
@@ -503,7 +410,7 @@ describe('Canary controller', () => {
 
   test('revertOnDeletion: deleting the Canary gives the target back its replicas and the apex Service', async () => {
     const namespace = await createTestNamespace('canary-revert');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50 }, { revertOnDeletion: true }));
@@ -512,7 +419,7 @@ describe('Canary controller', () => {
       await eventually(async () => ((await deployment(client, namespace, 'app'))?.spec.replicas === 0 ? true : undefined), { what: 'target scaled to zero' });
       // A watch sees every status write, also the short-lived last one before the finalizer goes.
       const phases: string[] = [];
-      const watch = new Informer<Canary>(client, { apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, logger });
+      const watch = new Informer<Canary>(client, { apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, logger: canaryTestLogger });
       watch.on((event) => {
         const phase = event.object.status?.phase;
         if (event.object.metadata.name === 'app' && phase && phases[phases.length - 1] !== phase) phases.push(phase);
@@ -540,13 +447,13 @@ describe('Canary controller', () => {
 
   test('pause holds the weight the router object carries for several intervals; resume continues to promotion', async () => {
     const namespace = await createTestNamespace('canary-pause');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 20, maxWeight: 60, interval: '1s' }));
       await waitForPhase(client, namespace, 'app', 'Initialized');
       const recorder = recordWeights(client, namespace, 'app');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 20 ? true : undefined), { what: 'weight 20' });
       await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/pause=pause-1'], { namespace });
       const paused = await eventually(async () => {
@@ -589,14 +496,14 @@ describe('Canary controller', () => {
 
   test('abort during Promoting gives the primary back its previous spec and all traffic', async () => {
     const namespace = await createTestNamespace('canary-abort-promoting');
-    await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
     const harness = await startController(client, namespace);
     try {
       // A long interval: the promotion stays in Promoting until the abort.
       await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 10, interval: '1h' }));
       const initialized = await waitForPhase(client, namespace, 'app', 'Initialized');
       const before = await deployment(client, namespace, 'app-primary');
-      await applyDeployment(namespace, deploymentYaml('app', 'example.com/app:2'));
+      await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:2'));
       await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.canaryWeight === 10 ? true : undefined), { what: 'first step' });
       await kubectlOk(['annotate', 'canary', 'app', 'sluice.dev/promote=promote-1'], { namespace });
       await waitForPhase(client, namespace, 'app', 'Promoting');

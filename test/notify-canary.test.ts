@@ -6,25 +6,18 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
-import { API_GROUP_VERSION, type Canary } from '../src/api/types.ts';
-import { CanaryController } from '../src/canary/controller.ts';
-import { parseConfig } from '../src/config.ts';
-import { createDeps } from '../src/controllers.ts';
+import { API_GROUP_VERSION } from '../src/api/types.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
 import { ClusterNotifier } from '../src/notify/notifier.ts';
+import { applyDeployment, canaryObject, startController, waitForPhase, type CanaryHarness } from './env/canary.ts';
 import { ChatReceiver, validatePayload } from './env/chat-receivers.ts';
-import { createTestNamespace, eventually, kubectlOk, testKubeClient } from './env/cluster.ts';
+import { createTestNamespace, eventually, testKubeClient } from './env/cluster.ts';
+import { deploymentYaml } from './env/manifests.ts';
 
 const logger = pino({ level: process.env.SLUICE_TEST_LOG ?? 'silent' });
 
-const deployment = (image: string) => JSON.stringify({
-  apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'app' },
-  spec: {
-    replicas: 1, selector: { matchLabels: { app: 'app' } },
-    template: { metadata: { labels: { app: 'app' } }, spec: { containers: [{ name: 'app', image, ports: [{ containerPort: 8080 }] }] } },
-  },
-});
+const deployment = (image: string) => deploymentYaml('app', image, 1, { ports: [{ containerPort: 8080 }] });
 
 interface GenericPayload { reason: string; severity: string; message: string; involvedObject: { kind: string } }
 
@@ -32,7 +25,7 @@ describe('Canary stages in chat', () => {
   let client: KubeClient;
   let namespace: string;
   let notifier: ClusterNotifier;
-  let controller: CanaryController;
+  let controller: CanaryHarness;
   let generic: ChatReceiver;
   let slack: ChatReceiver;
   let hooks: http.Server;
@@ -59,10 +52,7 @@ describe('Canary stages in chat', () => {
     notifier = new ClusterNotifier({ client, logger, recorder: events, namespace });
     notifier.start();
     await notifier.waitForSync(AbortSignal.timeout(30_000));
-    const config = { ...parseConfig([], {}), namespaces: [namespace] };
-    controller = new CanaryController(createDeps({ config, client, logger, events, notifier }));
-    await controller.start();
-    await controller.controller.waitForSync(AbortSignal.timeout(20_000));
+    controller = await startController(client, namespace, { logger, events, notifier });
   });
 
   after(async () => {
@@ -76,28 +66,18 @@ describe('Canary stages in chat', () => {
 
   test('a promotion and a rollback, coalesced, valid for each service', async (t) => {
     const { port } = hooks.address() as AddressInfo;
-    await kubectlOk(['apply', '--server-side', '--field-manager=git', '-f', '-'], { namespace, input: deployment('example.com/app:1') });
-    await client.apply({
-      apiVersion: API_GROUP_VERSION, kind: 'Canary', metadata: { name: 'app', namespace },
-      spec: {
-        provider: 'gatewayapi', targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' },
-        service: { port: 80, targetPort: 8080 },
-        analysis: {
-          interval: '1s', threshold: 2, stepWeight: 10, maxWeight: 50,
-          webhooks: [{ name: 'load-test', type: 'rollout', url: `http://127.0.0.1:${port}/check`, timeout: '5s' }],
-        },
-      },
-    });
-    const phase = (want: string) => eventually(async () => {
-      const canary = await client.get<Canary>({ apiVersion: API_GROUP_VERSION, kind: 'Canary', namespace, name: 'app' });
-      return canary.status?.phase === want ? canary : undefined;
-    }, { timeoutMs: 90_000, intervalMs: 200, what: `phase ${want}` });
+    await applyDeployment(namespace, deployment('example.com/app:1'), { forceConflicts: false });
+    await client.apply(canaryObject(namespace, 'app', 'gatewayapi', {
+      interval: '1s', stepWeight: 10, maxWeight: 50,
+      webhooks: [{ name: 'load-test', type: 'rollout', url: `http://127.0.0.1:${port}/check`, timeout: '5s' }],
+    }));
+    const phase = (want: string) => waitForPhase(client, namespace, 'app', want, 90_000);
     await phase('Initialized');
 
-    await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deployment('example.com/app:2') });
+    await applyDeployment(namespace, deployment('example.com/app:2'));
     await phase('Succeeded');
     hookStatus = 500;
-    await kubectlOk(['apply', '--server-side', '--force-conflicts', '--field-manager=git', '-f', '-'], { namespace, input: deployment('example.com/app:3') });
+    await applyDeployment(namespace, deployment('example.com/app:3'));
     await phase('Failed');
 
     const reasons = (receiver: ChatReceiver) => receiver.requests.map((r) => r.json as GenericPayload);
