@@ -12,7 +12,7 @@ test('defaults', () => {
     healthAddress: '0.0.0.0', concurrency: 4, leaderElect: false, leaseNamespace: 'sluice-system', leaseName: 'sluice-controller',
     leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000,
     receiverPort: 9292, gitCacheDir: path.join(os.tmpdir(), 'sluice-git-cache'), gitMaxSizeBytes: 64 * 1024 * 1024,
-    canaryProvider: 'kubernetes', metricsServer: undefined,
+    gitCacheMaxBytes: 640 * 1024 * 1024, canaryProvider: 'kubernetes', metricsServer: undefined,
   });
 });
 
@@ -36,6 +36,8 @@ test('bad settings are ConfigInvalid errors naming the setting', () => {
     [['--nonsense'], /Unknown option '--nonsense'/],
     [['--receiver-port', '70000'], /--receiver-port must be an integer from 0 to 65535/],
     [['--git-max-size-bytes', '0'], /--git-max-size-bytes must be an integer from 1/],
+    [['--git-cache-max-bytes=-1'], /--git-cache-max-bytes must be an integer from 0/],
+    [['--git-cache-max-bytes', '1Gi'], /--git-cache-max-bytes must be an integer from 0/],
     [['--lease-duration', '15'], /--lease-duration must be a duration such as 500ms, 15s or 1m, got "15"/],
     [['--canary-provider', 'traefik'], /--canary-provider must be one of kubernetes, nginx, istio, linkerd, smi, smi:v1alpha4, gatewayapi, gatewayapi:v1, got "traefik"/],
     [['--metrics-server', 'prometheus:9090'], /--metrics-server must be an http\(s\) URL such as http:\/\/prometheus:9090, got "prometheus:9090"/],
@@ -52,6 +54,9 @@ test('receiver port and Git cache settings', () => {
   assert.equal(config.receiverPort, 0);
   assert.equal(config.gitMaxSizeBytes, 1024);
   assert.equal(config.gitCacheDir, path.resolve('relative/cache'));
+  assert.equal(parseConfig(['--git-cache-max-bytes=0'], {}).gitCacheMaxBytes, 0, '0 means unbounded');
+  assert.equal(parseConfig([], { SLUICE_GIT_CACHE_MAX_BYTES: '1048576' }).gitCacheMaxBytes, 1048576);
+  assert.equal(parseConfig(['--git-cache-max-bytes=2048'], { SLUICE_GIT_CACHE_MAX_BYTES: '1048576' }).gitCacheMaxBytes, 2048);
 });
 
 test('leader election timings', () => {

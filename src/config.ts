@@ -30,6 +30,8 @@ export interface ControllerConfig {
   gitCacheDir: string;
   /** Size limit of a GitRepository fetch and artifact when spec.maxSizeBytes is not set. */
   gitMaxSizeBytes: number;
+  /** Bound on the Git cache's total bytes: least recently used entries are evicted beyond it; 0 means unbounded. */
+  gitCacheMaxBytes: number;
   /** Traffic router of Canaries without spec.provider (Flagger's -mesh-provider). */
   canaryProvider: CanaryProvider;
   /** Prometheus address for built-in metric checks of Canaries without spec.metricsServer (Flagger's -metrics-server); none by default. */
@@ -59,6 +61,10 @@ flags (each also read from the environment variable shown):
   --git-cache-dir DIR      on-disk Git object cache; default $TMPDIR/sluice-git-cache (SLUICE_GIT_CACHE_DIR)
   --git-max-size-bytes N   default size limit of a Git fetch and artifact;
                            default 67108864 (64 MiB)                                (SLUICE_GIT_MAX_SIZE_BYTES)
+  --git-cache-max-bytes N  bound on the Git cache's total size; least recently used
+                           repositories are evicted beyond it (and fetched again when
+                           needed); keep it below the cache volume's size; 0 means
+                           unbounded; default 671088640 (640 MiB)                   (SLUICE_GIT_CACHE_MAX_BYTES)
   --canary-provider NAME   router of Canaries without spec.provider: ${CanaryProviders.join('|')};
                            default kubernetes                                       (SLUICE_CANARY_PROVIDER)
   --metrics-server URL     Prometheus for built-in metric checks of Canaries without
@@ -117,6 +123,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
         'lease-namespace': { type: 'string' }, 'lease-name': { type: 'string' },
         'lease-duration': { type: 'string' }, 'renew-deadline': { type: 'string' }, 'retry-period': { type: 'string' },
         'receiver-port': { type: 'string' }, 'git-cache-dir': { type: 'string' }, 'git-max-size-bytes': { type: 'string' },
+        'git-cache-max-bytes': { type: 'string' },
         'canary-provider': { type: 'string' }, 'metrics-server': { type: 'string' },
       },
     }).values;
@@ -153,6 +160,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     receiverPort: integer('receiver-port', pick('receiver-port', 'SLUICE_RECEIVER_PORT') ?? '9292', 0, 65535),
     gitCacheDir: path.resolve(pick('git-cache-dir', 'SLUICE_GIT_CACHE_DIR') || path.join(os.tmpdir(), 'sluice-git-cache')),
     gitMaxSizeBytes: integer('git-max-size-bytes', pick('git-max-size-bytes', 'SLUICE_GIT_MAX_SIZE_BYTES') ?? String(64 * 1024 * 1024), 1, Number.MAX_SAFE_INTEGER),
+    gitCacheMaxBytes: integer('git-cache-max-bytes', pick('git-cache-max-bytes', 'SLUICE_GIT_CACHE_MAX_BYTES') ?? String(640 * 1024 * 1024), 0, Number.MAX_SAFE_INTEGER),
     canaryProvider: canaryProvider as CanaryProvider,
     metricsServer: metricsServer === undefined ? undefined : httpUrl('metrics-server', metricsServer),
   };

@@ -2,7 +2,7 @@
 // real Istio (istio.io/api v1.28.0) and Gateway API (v1.5.0, standard channel)
 // CRDs: istio A/B and mirrored Blue/Green rollouts with the routes read back
 // at every iteration; a weighted rollout with service headers, retries,
-// timeout and session affinity on both routers; and every object the two
+// timeout, CORS and session affinity on both routers; and every object the two
 // routers build for every kind of routes, sent to the API server with strict
 // field validation (an unknown field is an error, not silently pruned).
 import { after, before, describe, test } from 'node:test';
@@ -202,7 +202,7 @@ describe('Canary routers on the real CRDs', () => {
     }
   });
 
-  test('istio and gatewayapi: headers, retries, timeout and session affinity in a weighted rollout, as built and as read back', async () => {
+  test('istio and gatewayapi: headers, retries, timeouts, CORS and session affinity in a weighted rollout, as built and as read back', async () => {
     const namespace = await createTestNamespace('routers-session');
     const service: CanarySpec['service'] = {
       port: 80, targetPort: 8080, timeout: '20s',
@@ -213,9 +213,10 @@ describe('Canary routers on the real CRDs', () => {
       },
     };
     const analysis: CanaryAnalysis = { stepWeight: 25, maxWeight: 50, sessionAffinity: { cookieName: 'sluice-canary', maxAge: 600 } };
+    const edgeCors = { allowOrigins: [{ exact: 'https://shop.example.com' }, { regex: 'https://.*\\.example\\.org' }], allowMethods: ['GET', 'POST'], allowHeaders: ['authorization'], exposeHeaders: ['x-request-id'], maxAge: '12h', allowCredentials: true };
     const canaries = [
       canaryObject(namespace, 'mesh', 'istio', analysis, { service }),
-      canaryObject(namespace, 'edge', 'gatewayapi', analysis, { service: { ...service, gatewayRefs: [{ name: 'public', namespace: 'gateways' }] } }),
+      canaryObject(namespace, 'edge', 'gatewayapi', analysis, { service: { ...service, gatewayRefs: [{ name: 'public', namespace: 'gateways' }], corsPolicy: edgeCors } }),
     ];
     for (const canary of canaries) await applyDeployment(namespace, targetDeploymentYaml(canary.metadata.name, 'example.com/app:1'));
     const harness = await startController(client, namespace);
@@ -252,7 +253,8 @@ describe('Canary routers on the real CRDs', () => {
         assert.ok(JSON.stringify(object?.spec).includes(`sluice-canary=${revision}`), `${name}: the expiring rule matches this rollout's cookie`);
       }
 
-      // Field by field, for the record: Istio carries retries; Gateway API (standard channel) has no retry field.
+      // Field by field, for the record: Istio carries retries; Gateway API (standard channel) has no retry field,
+      // only perTryTimeout as backendRequest, and CORS without the regex origin.
       const vs = await routedObject(client, done[0] as Canary);
       for (const route of istioHttp(vs as KubeObject)) {
         assert.deepEqual(route.retries, { attempts: 3, perTryTimeout: '5s', retryOn: 'gateway-error,connect-failure,503' });
@@ -260,9 +262,12 @@ describe('Canary routers on the real CRDs', () => {
         assert.deepEqual(route.headers, service.headers);
       }
       const httpRoute = await routedObject(client, done[1] as Canary);
-      for (const rule of (httpRoute?.spec as { rules: { filters?: { type: string }[]; timeouts?: unknown }[] }).rules) {
-        assert.deepEqual(rule.filters?.map((f) => f.type), ['RequestHeaderModifier', 'ResponseHeaderModifier']);
-        assert.deepEqual(rule.timeouts, { request: '20s' });
+      for (const rule of (httpRoute?.spec as { rules: { filters?: { type: string; cors?: unknown }[]; timeouts?: unknown }[] }).rules) {
+        assert.deepEqual(rule.filters?.map((f) => f.type), ['RequestHeaderModifier', 'ResponseHeaderModifier', 'CORS']);
+        assert.deepEqual(rule.filters?.[2]?.cors, {
+          allowOrigins: ['https://shop.example.com'], allowMethods: ['GET', 'POST'], allowHeaders: ['authorization'], exposeHeaders: ['x-request-id'], maxAge: 43_200, allowCredentials: true,
+        });
+        assert.deepEqual(rule.timeouts, { request: '20s', backendRequest: '5s' });
       }
     } finally {
       await harness.stop();
@@ -282,10 +287,25 @@ describe('Canary routers on the real CRDs', () => {
     const variants: { label: string; provider: CanaryProvider; service: CanarySpec['service']; analysis: CanaryAnalysis; routes: Routes[] }[] = [];
     const weighted: Routes[] = [{ canaryWeight: 0, match: false, mirror: false }, { canaryWeight: 30, match: false, mirror: false }, { canaryWeight: 100, match: false, mirror: false }];
     const istioService = { ...service, gateways: ['mesh', 'public'], match: [{ uri: { prefix: '/api' } }], rewrite: { uri: '/' }, corsPolicy: { allowOrigins: [{ exact: 'https://example.com' }], allowMethods: ['GET'] }, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } };
-    const gatewayService = { ...service, gatewayRefs: [{ name: 'public', namespace: 'gateways', sectionName: 'https' }], match: [{ path: { type: 'PathPrefix', value: '/api' } }] };
+    const gatewayCors = {
+      allowOrigins: [{ exact: 'https://example.com' }, { exact: 'http://localhost:3000' }, { prefix: 'https://app.' }, { regex: 'https://.*\\.example\\.org' }, { exact: 'null' }],
+      allowMethods: ['GET', 'POST', 'PUT', 'get', 'PROPFIND'], allowHeaders: ['authorization', 'x-requested-with', 'bad header'], exposeHeaders: ['x-request-id'],
+      maxAge: '24h', allowCredentials: true, unmatchedPreflights: 'IGNORE',
+    };
+    const gatewayService = { ...service, gatewayRefs: [{ name: 'public', namespace: 'gateways', sectionName: 'https' }], match: [{ path: { type: 'PathPrefix', value: '/api' } }], corsPolicy: gatewayCors };
+    // Durations the Canary accepts and Gateway API does not (rewritten), a perTryTimeout longer than the
+    // timeout (clamped), and * everywhere without credentials (alone).
+    const gatewayEdgeService: CanarySpec['service'] = {
+      port: 8080, timeout: '1.5s', retries: { attempts: 1, perTryTimeout: '2.25s' },
+      corsPolicy: { allowOrigin: ['https://a.example.com', '*'], allowMethods: ['GET', '*'], allowHeaders: ['*'], exposeHeaders: ['*'], maxAge: '0.5s' },
+    };
     const ab: CanaryAnalysis = { iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }, { headers: { cookie: { regex: '^(.*?;)?(canary=always)(;.*)?$' }, 'x-region': { prefix: 'eu-' } } }] };
-    for (const [provider, routerService] of [['istio', istioService], ['gatewayapi', gatewayService]] as const) {
-      for (const [label, svc] of [['plain', { port: 80 }], ['all service fields', routerService]] as const) {
+    const services: [CanaryProvider, [string, CanarySpec['service']][]][] = [
+      ['istio', [['plain', { port: 80 }], ['all service fields', istioService]]],
+      ['gatewayapi', [['plain', { port: 80 }], ['all service fields', gatewayService], ['rewritten timeouts and wildcard CORS', gatewayEdgeService]]],
+    ];
+    for (const [provider, labelled] of services) {
+      for (const [label, svc] of labelled) {
         variants.push({ label: `${provider} canary, ${label}`, provider, service: svc, analysis: { stepWeight: 30, sessionAffinity: { cookieName: 'canary.session' } }, routes: weighted });
         variants.push({ label: `${provider} A/B, ${label}`, provider, service: svc, analysis: ab, routes: [{ canaryWeight: 0, match: true, mirror: false }] });
         variants.push({ label: `${provider} mirrored Blue/Green, ${label}`, provider, service: svc, analysis: { iterations: 2, mirror: true, mirrorWeight: 25 }, routes: [{ canaryWeight: 0, match: false, mirror: true }] });
@@ -305,8 +325,32 @@ describe('Canary routers on the real CRDs', () => {
       }
     }
 
-    // istio: 3 objects (VirtualService, 2 DestinationRules) × (3 weights + A/B + mirror); gatewayapi: 1 HTTPRoute × 5; two services each.
-    assert.equal(checked, 2 * 3 * 5 + 2 * 1 * 5, 'objects checked');
+    // istio: 3 objects (VirtualService, 2 DestinationRules) × (3 weights + A/B + mirror), two services;
+    // gatewayapi: 1 HTTPRoute × 5, three services.
+    assert.equal(checked, 2 * 3 * 5 + 3 * 1 * 5, 'objects checked');
+
+    // What was checked has the new fields: the CORS filter and both timeouts, on every rule.
+    type GatewayRule = { filters?: { type: string; cors?: unknown }[]; timeouts?: unknown };
+    const gatewayRules = (svc: CanarySpec['service']): GatewayRule[] => {
+      const subject = canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 30, sessionAffinity: { cookieName: 'canary.session' } }, { service: svc });
+      subject.metadata.uid = '00000000-0000-0000-0000-000000000001';
+      subject.status = { lastAppliedSpec: '5d41402abc4b2a76' };
+      const [route] = routerFor(subject).build(subject, { canaryWeight: 30, match: false, mirror: false }, () => undefined);
+      return (route?.spec as { rules: GatewayRule[] }).rules;
+    };
+    const full = gatewayRules(gatewayService);
+    assert.equal(full.length, 2, 'session rule and weighted rule');
+    for (const rule of full) {
+      assert.deepEqual(rule.filters?.find((f) => f.type === 'CORS')?.cors, {
+        allowOrigins: ['https://example.com', 'http://localhost:3000'], allowMethods: ['GET', 'POST', 'PUT'], allowHeaders: ['authorization', 'x-requested-with'],
+        exposeHeaders: ['x-request-id'], maxAge: 86_400, allowCredentials: true,
+      });
+      assert.deepEqual(rule.timeouts, { request: '15s', backendRequest: '3s' });
+    }
+    for (const rule of gatewayRules(gatewayEdgeService)) {
+      assert.deepEqual(rule.filters?.find((f) => f.type === 'CORS')?.cors, { allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], exposeHeaders: ['*'], maxAge: 1 });
+      assert.deepEqual(rule.timeouts, { request: '1s500ms', backendRequest: '1s500ms' });
+    }
 
     // The check has teeth: a field the standard-channel HTTPRoute does not have is an error.
     const canary = canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 10 }, { service: gatewayService });
@@ -316,5 +360,19 @@ describe('Canary routers on the real CRDs', () => {
     for (const rule of rules) rule.retry = { attempts: 2, codes: [503] };
     const rejected = await strictDryRun(client, route as KubeObject);
     assert.match(rejected?.message ?? 'accepted', /\.spec\.rules\[0\]\.retry: field not declared in schema/, 'rules[].retry is not in the v1.5.0 standard-channel HTTPRoute');
+
+    // And what the router rewrites or leaves out would be rejected as written.
+    const rejectedWith = async (change: (rule: Record<string, unknown>) => void): Promise<string> => {
+      const [edited] = routerFor(canary).build(canary, { canaryWeight: 10, match: false, mirror: false }, () => undefined);
+      for (const rule of (edited?.spec as { rules: Record<string, unknown>[] }).rules) change(rule);
+      return (await strictDryRun(client, edited as KubeObject))?.message ?? 'accepted';
+    };
+    assert.match(await rejectedWith((rule) => { rule.timeouts = { request: '2s', backendRequest: '3s' }; }), /backendRequest timeout cannot be longer than request timeout/, 'backendRequest must be clamped');
+    assert.match(await rejectedWith((rule) => { rule.timeouts = { request: '1.5s' }; }), /spec\.rules\[0\]\.timeouts\.request/, 'a decimal duration must be rewritten');
+    const withCors = (cors: Record<string, unknown>) => (rule: Record<string, unknown>): void => { rule.filters = [{ type: 'CORS', cors }]; };
+    assert.match(await rejectedWith(withCors({ allowOrigins: ['https://.*\\.example\\.org'] })), /allowOrigins\[0\]/, 'a regex origin is not a CORSOrigin');
+    assert.match(await rejectedWith(withCors({ allowOrigins: ['*'], allowMethods: ['get'] })), /allowMethods\[0\]/, 'methods are an enum');
+    assert.match(await rejectedWith(withCors({ allowOrigins: ['*'], allowMethods: ['GET', '*'] })), /AllowMethods cannot contain '\*' alongside other methods/, '* alone');
+    assert.match(await rejectedWith(withCors({ allowOrigins: ['*'], maxAge: 0 })), /maxAge/, 'maxAge at least 1');
   });
 });

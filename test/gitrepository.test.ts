@@ -1,7 +1,8 @@
 // The GitRepository controller against the real local cluster and the real Git
 // server (git http-backend with basic auth): fetch, polling, reconcile-now,
 // tags and semver, auth failure and outage with the last artifact kept, size
-// limit, missing Secret, deletion.
+// limit, missing Secret, deletion, and the on-disk Git cache: entries removed
+// with their last GitRepository, and evicted beyond --git-cache-max-bytes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -225,5 +226,104 @@ describe('GitRepository controller (real cluster, real git server)', () => {
 
     await client.delete(ref('no-secret'));
     await eventually(() => (deps.artifacts.get(namespace, 'no-secret') === undefined ? true : undefined), { what: 'artifact dropped' });
+  });
+
+  test('deleting a GitRepository removes its cache directory unless another GitRepository shares the URL; so does moving to another URL', async () => {
+    const doomed = await server.createRepo('doomed');
+    await doomed.commitFiles({ 'a.yaml': 'kind: ConfigMap\n' }, 'doomed');
+    await doomed.push();
+    const gitdir = controller.fetcher.gitdirFor(doomed.url, 'shallow');
+    await apply('doomed-a', { url: doomed.url });
+    await apply('doomed-b', { url: doomed.url });
+    for (const name of ['doomed-a', 'doomed-b']) await waitFor(name, 'Ready', (r) => condition(r, 'Ready')?.status === 'True');
+    assert.ok(fs.existsSync(gitdir), `${gitdir} exists after the fetch`);
+    // The entry is removed only with its last user.
+    await client.delete(ref('doomed-a'));
+    await eventually(() => (deps.artifacts.get(namespace, 'doomed-a') === undefined ? true : undefined), { what: 'doomed-a forgotten' });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.ok(fs.existsSync(gitdir), 'doomed-b still uses the entry');
+    await client.delete(ref('doomed-b'));
+    await eventually(() => (fs.existsSync(gitdir) ? undefined : true), { what: `${gitdir} removed with the last GitRepository using it`, timeoutMs: 20_000 });
+
+    const moved = await server.createRepo('moved');
+    const movedSha = await moved.commitFiles({ 'b.yaml': 'kind: Secret\n' }, 'moved');
+    await moved.push();
+    await apply('mover', { url: doomed.url });
+    await waitFor('mover', 'Ready on the first URL', (r) => condition(r, 'Ready')?.status === 'True');
+    assert.ok(fs.existsSync(gitdir));
+    await apply('mover', { url: moved.url });
+    await waitFor('mover', 'the second URL\'s revision', (r) => r.status?.artifact?.revision === `main@sha1:${movedSha}`);
+    await eventually(() => (fs.existsSync(gitdir) ? undefined : true), { what: 'the old URL\'s entry removed', timeoutMs: 20_000 });
+    const movedGitdir = controller.fetcher.gitdirFor(moved.url, 'shallow');
+    assert.ok(fs.existsSync(movedGitdir));
+    await client.delete(ref('mover'));
+    await eventually(() => (fs.existsSync(movedGitdir) ? undefined : true), { what: 'the new URL\'s entry removed', timeoutMs: 20_000 });
+    // Entries of URLs still in use stay.
+    assert.ok(fs.existsSync(controller.fetcher.gitdirFor(repo.url, 'shallow')));
+  });
+
+  describe('with a tiny --git-cache-max-bytes', () => {
+    let boundedNamespace: string;
+    let boundedCacheDir: string;
+    let boundedDeps: ControllerDeps;
+    let bounded: GitRepositoryController;
+    const boundedRef = (name: string) => ({ apiVersion: API_GROUP_VERSION, kind: 'GitRepository', namespace: boundedNamespace, name });
+    const applyBounded = (name: string, url: string) => client.apply<GitRepository>({
+      apiVersion: API_GROUP_VERSION, kind: 'GitRepository', metadata: { name, namespace: boundedNamespace },
+      spec: { url, interval: '1h', secretRef: { name: 'git-auth' } },
+    });
+    const waitForRevision = (name: string, sha: string) => eventually(async () => {
+      const current = await client.get<GitRepository>(boundedRef(name));
+      return current.status?.artifact?.revision === `main@sha1:${sha}` && condition(current, 'Ready')?.status === 'True' ? current : undefined;
+    }, { timeoutMs: 30_000, what: `GitRepository ${name} at ${sha}` });
+
+    before(async () => {
+      boundedNamespace = await createTestNamespace('gitcache');
+      boundedCacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sluice-gitcache-test-'));
+      // 1 byte: every entry but the one just fetched is evicted after a fetch.
+      const config = parseConfig(['--namespaces', boundedNamespace, '--git-cache-dir', boundedCacheDir, '--git-cache-max-bytes', '1'], {});
+      boundedDeps = createDeps({ config, client, logger, events: new EventRecorder(client, { logger }) });
+      bounded = new GitRepositoryController(boundedDeps, { retryBaseMs: 200, retryMaxMs: 2_000 });
+      bounded.start();
+      await bounded.controller.waitForSync(AbortSignal.timeout(20_000));
+      await client.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'git-auth', namespace: boundedNamespace }, stringData: auth });
+    });
+    after(async () => {
+      await bounded.stop();
+      fs.rmSync(boundedCacheDir, { recursive: true, force: true });
+    });
+
+    test('fetching a second repository evicts the first one\'s cache; the first still fetches correctly afterwards', async () => {
+      const first = await server.createRepo('evict-first');
+      const second = await server.createRepo('evict-second');
+      const firstSha = await first.commitFiles({ 'one.yaml': 'kind: ConfigMap\n' }, 'first');
+      await first.push();
+      const secondSha = await second.commitFiles({ 'two.yaml': 'kind: Secret\n' }, 'second');
+      await second.push();
+      const firstDir = bounded.fetcher.gitdirFor(first.url, 'shallow');
+      const secondDir = bounded.fetcher.gitdirFor(second.url, 'shallow');
+
+      await applyBounded('first', first.url);
+      await waitForRevision('first', firstSha);
+      assert.ok(fs.existsSync(firstDir), 'the first repository is cached');
+      await applyBounded('second', second.url);
+      await waitForRevision('second', secondSha);
+      assert.ok(!fs.existsSync(firstDir), 'the first repository\'s cache was evicted');
+      assert.ok(fs.existsSync(secondDir), 'the one just fetched stays');
+      const stats = await bounded.fetcher.cache.stats();
+      assert.equal(stats.entries, 1);
+      assert.ok(stats.evictions >= 1);
+
+      // The first keeps serving its artifact, and a new commit is fetched again from scratch.
+      assert.equal(boundedDeps.artifacts.get(boundedNamespace, 'first')?.revision, `main@sha1:${firstSha}`);
+      const newer = await first.commitFiles({ 'one.yaml': 'kind: ConfigMap\ndata: {v: "2"}\n' }, 'first, again');
+      await first.push();
+      await client.patchMerge(boundedRef('first'), { metadata: { annotations: { [REQUESTED_AT_ANNOTATION]: new Date().toISOString() } } });
+      await waitForRevision('first', newer);
+      const artifact = boundedDeps.artifacts.get(boundedNamespace, 'first');
+      assert.equal(Buffer.from(artifact?.files.get('one.yaml') ?? []).toString(), 'kind: ConfigMap\ndata: {v: "2"}\n');
+      assert.ok(fs.existsSync(firstDir), 'fetched into a fresh cache directory');
+      assert.ok(!fs.existsSync(secondDir), 'and now the second one was evicted');
+    });
   });
 });

@@ -148,4 +148,38 @@ describe('Sync fed by a real GitRepository', () => {
     await applied(sha);
     assert.equal(image(await find('apps/v1', 'Deployment', 'prod-web')), 'web:10');
   });
+
+  test('deleting a Sync with prune: true deletes its objects, then the Sync; with prune: false the objects stay', async () => {
+    const sha = await repo.commitFiles({ 'gc/web.yaml': deployment('gc-web', 'web:1'), 'gc/svc.yaml': service('gc-web') }, 'gc');
+    await repo.push();
+    const syncRef = (name: string) => ({ apiVersion: API_GROUP_VERSION, kind: 'Sync', namespace, name });
+    const createSync = (name: string, prune: boolean) => client.apply({
+      apiVersion: API_GROUP_VERSION, kind: 'Sync', metadata: { name, namespace },
+      spec: { sourceRef: { kind: 'GitRepository', name: 'fleet' }, path: './gc', interval: '1m', prune },
+    });
+    const appliedBy = (name: string) => eventually(async () => {
+      const current = await client.get<Sync>(syncRef(name));
+      const ready = current.status?.conditions?.find((c) => c.type === 'Ready');
+      return ready?.status === 'True' && current.status?.lastAppliedRevision === `main@sha1:${sha}` ? current : undefined;
+    }, { timeoutMs: 60_000, what: `Sync ${name} to apply ${sha.slice(0, 8)}` });
+    const gone = (name: string) => eventually(async () => ((await client.find(syncRef(name))) ? undefined : true), { timeoutMs: 60_000, what: `Sync ${name} to be gone` });
+
+    await createSync('gc', true);
+    const collected = await appliedBy('gc');
+    assert.deepEqual(collected.metadata.finalizers, ['sluice.dev/prune-on-deletion']);
+    assert.ok(await find('apps/v1', 'Deployment', 'gc-web'));
+    assert.ok(await find('v1', 'Service', 'gc-web'));
+    await client.delete(syncRef('gc'));
+    await gone('gc');
+    assert.equal(await find('apps/v1', 'Deployment', 'gc-web'), undefined);
+    assert.equal(await find('v1', 'Service', 'gc-web'), undefined);
+
+    await createSync('kept', false);
+    const kept = await appliedBy('kept');
+    assert.equal(kept.metadata.finalizers, undefined);
+    await client.delete(syncRef('kept'));
+    await gone('kept');
+    assert.ok(await find('apps/v1', 'Deployment', 'gc-web'), 'prune: false leaves the Deployment');
+    assert.ok(await find('v1', 'Service', 'gc-web'), 'prune: false leaves the Service');
+  });
 });

@@ -11,7 +11,7 @@ import { parseConfig } from '../src/config.ts';
 import type { ControllerDeps } from '../src/controllers.ts';
 import { recorderNotifier } from '../src/notify/recorder-notifier.ts';
 import { ArtifactStore } from '../src/gitops/source/artifact.ts';
-import { SyncController } from '../src/gitops/sync/controller.ts';
+import { SYNC_FINALIZER, SyncController } from '../src/gitops/sync/controller.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { connect } from '../src/kube/config.ts';
 import { EventRecorder } from '../src/kube/events.ts';
@@ -158,6 +158,15 @@ describe('Sync: apply, update, prune', () => {
       { id: `${h.namespace}_web_apps_Deployment`, v: 'v1' },
     ]);
     assert.equal(sync.status?.observedGeneration, sync.metadata.generation);
+    assert.deepEqual(sync.status?.lastChangeSet, {
+      revision: rev,
+      entries: [
+        { id: `${h.namespace}_web__Service`, v: 'v1', action: 'created' },
+        { id: `${h.namespace}_web_apps_Deployment`, v: 'v1', action: 'created' },
+      ],
+      unchanged: 0,
+    }, 'the change set of an unrequested run names no request');
+    assert.ok(sync.metadata.finalizers?.includes(SYNC_FINALIZER), 'prune: true adds the finalizer');
     const deploy = await find('apps/v1', 'Deployment', h.namespace, 'web');
     const available = (deploy?.status as { conditions?: { type: string; status: string }[] } | undefined)?.conditions?.find((c) => c.type === 'Available');
     assert.equal(available?.status, 'True', 'wait: true returned only after the Deployment was Available');
@@ -177,6 +186,7 @@ describe('Sync: apply, update, prune', () => {
     const image = (deploy?.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]?.image;
     assert.equal(image, 'web:2');
     assert.match(ready(sync)?.message ?? '', /0 created, 1 configured, 1 unchanged, 0 pruned/);
+    assert.deepEqual(sync.status?.lastChangeSet, { revision: rev, entries: [{ id: `${h.namespace}_web_apps_Deployment`, v: 'v1', action: 'configured' }], unchanged: 1 });
   });
 
   test('a deleted file prunes its objects and the inventory follows; sluice.dev/prune: disabled keeps one', async () => {
@@ -276,6 +286,9 @@ describe('Sync: drift, ignored fields, no-op re-syncs', () => {
     }, { timeoutMs: 20_000, what: 'drift to be reverted' });
     const sync = await getSync(h.namespace, 'drift');
     assert.match(ready(sync)?.message ?? '', /[12] configured/, 'the correction is reported');
+    assert.equal(sync.status?.lastChangeSet?.drift, true);
+    assert.equal(sync.status?.lastChangeSet?.revision, rev);
+    assert.ok(sync.status?.lastChangeSet?.entries.every((e) => e.action === 'configured'));
     const notes = (await eventsFor(h.namespace, 'drift')).filter((e) => e.reason === 'DriftCorrected').map((e) => e.note).join('\n');
     assert.match(notes, new RegExp(`Deployment/${h.namespace}/drifty configured`));
     assert.match(notes, new RegExp(`ConfigMap/${h.namespace}/conf configured`));
@@ -354,6 +367,94 @@ describe('Sync: an unchanged re-sync', () => {
     const sync = await getSync(h.namespace, 'quiet');
     assert.doesNotMatch(JSON.stringify(sync.status), /hunter2/);
     assert.doesNotMatch(JSON.stringify(await eventsFor(h.namespace, 'quiet')), /hunter2/);
+  });
+
+  test('a requested reconcile that changes nothing still records its request id in lastChangeSet', async () => {
+    const before = await getSync(h.namespace, 'quiet');
+    assert.equal(before.status?.lastChangeSet?.entries.length, 4, 'the change set of the run that created the objects is kept by the no-op re-syncs');
+    const requestedAt = new Date().toISOString();
+    await kubectlOk(['annotate', '--overwrite', 'sync/quiet', `sluice.dev/requestedAt=${requestedAt}`], { namespace: h.namespace });
+    const handled = await eventually(async () => {
+      const sync = await getSync(h.namespace, 'quiet');
+      return sync.status?.lastChangeSet?.reconcileRequest === requestedAt ? sync : undefined;
+    }, { timeoutMs: 30_000, what: 'the request to be recorded' });
+    assert.equal(handled.status?.lastHandledReconcileAt, requestedAt);
+    assert.deepEqual(handled.status?.lastChangeSet, { revision: before.status?.lastAppliedRevision, reconcileRequest: requestedAt, entries: [], unchanged: 4 });
+    // And the run after it, unrequested and unchanged, writes nothing again.
+    const rv = handled.metadata.resourceVersion;
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.equal((await getSync(h.namespace, 'quiet')).metadata.resourceVersion, rv);
+  });
+});
+
+describe('Sync: deletion', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness(await createTestNamespace('sync-gc'));
+  });
+  after(() => h.stop());
+
+  const syncGone = (name: string) => eventually(async () => ((await reader().find({ apiVersion: 'sluice.dev/v1alpha1', kind: 'Sync', namespace: h.namespace, name })) ? undefined : true), {
+    timeoutMs: 60_000, what: `Sync ${name} to be gone`,
+  });
+
+  test('prune: true deletes the inventory with the Sync, except protected objects and objects another Sync took over', async () => {
+    const rev = publish(h.artifacts, h.namespace, 'gc-repo', {
+      'a.yaml': configMap('gc-a', { a: '1' }), 'svc.yaml': service('gc-web'),
+      'keep.yaml': configMap('gc-keep', { a: '1' }, '  annotations:\n    sluice.dev/prune: disabled\n'),
+      'adopted.yaml': configMap('gc-adopted', { a: '1' }),
+    });
+    await createSync(h.namespace, 'gc', { sourceRef: { kind: 'GitRepository', name: 'gc-repo' } });
+    const sync = await waitApplied(h.namespace, 'gc', rev);
+    assert.deepEqual(sync.metadata.finalizers, [SYNC_FINALIZER]);
+    // Another Sync took this one over (its labels say so): not ours to delete.
+    await kubectlOk(['label', '--overwrite', 'configmap/gc-adopted', 'sluice.dev/name=other'], { namespace: h.namespace });
+    await kubectlOk(['delete', 'sync/gc', '--wait=false'], { namespace: h.namespace });
+    await syncGone('gc');
+    assert.equal(await find('v1', 'ConfigMap', h.namespace, 'gc-a'), undefined);
+    assert.equal(await find('v1', 'Service', h.namespace, 'gc-web'), undefined);
+    assert.ok(await find('v1', 'ConfigMap', h.namespace, 'gc-keep'), 'sluice.dev/prune: disabled is kept');
+    assert.ok(await find('v1', 'ConfigMap', h.namespace, 'gc-adopted'), 'an object another Sync owns is kept');
+    const collected = (await eventsFor(h.namespace, 'gc')).find((e) => e.reason === 'GarbageCollected');
+    assert.match(collected?.note ?? '', new RegExp(`ConfigMap/${h.namespace}/gc-a pruned`));
+  });
+
+  test('prune: false has no finalizer (a leftover one is removed) and deleting the Sync leaves its objects', async () => {
+    const rev = publish(h.artifacts, h.namespace, 'keep-repo', { 'cm.yaml': configMap('kept-cm', { a: '1' }) });
+    const sync = {
+      apiVersion: 'sluice.dev/v1alpha1', kind: 'Sync', metadata: { name: 'keep', namespace: h.namespace, finalizers: [SYNC_FINALIZER] },
+      spec: { sourceRef: { kind: 'GitRepository', name: 'keep-repo' }, interval: '1m', prune: false },
+    };
+    await kubectlOk(['apply', '--server-side', '--field-manager=test-user', '-f', '-'], { input: JSON.stringify(sync) });
+    await waitApplied(h.namespace, 'keep', rev);
+    await eventually(async () => ((await getSync(h.namespace, 'keep')).metadata.finalizers?.includes(SYNC_FINALIZER) ? undefined : true), { what: 'the leftover finalizer to go' });
+    await kubectlOk(['delete', 'sync/keep', '--wait=false'], { namespace: h.namespace });
+    await syncGone('keep');
+    assert.ok(await find('v1', 'ConfigMap', h.namespace, 'kept-cm'));
+  });
+
+  test('a suspended Sync is deleted without deleting its objects (as Flux)', async () => {
+    const rev = publish(h.artifacts, h.namespace, 'sus-gc-repo', { 'cm.yaml': configMap('sus-gc', { a: '1' }) });
+    await createSync(h.namespace, 'sus-gc', { sourceRef: { kind: 'GitRepository', name: 'sus-gc-repo' } });
+    await waitApplied(h.namespace, 'sus-gc', rev);
+    await createSync(h.namespace, 'sus-gc', { suspend: true, sourceRef: { kind: 'GitRepository', name: 'sus-gc-repo' } });
+    await kubectlOk(['delete', 'sync/sus-gc', '--wait=false'], { namespace: h.namespace });
+    await syncGone('sus-gc');
+    assert.ok(await find('v1', 'ConfigMap', h.namespace, 'sus-gc'));
+  });
+
+  test('deleting the namespace of a Sync is not held up: objects in the terminating namespace count as gone', async () => {
+    const ns = await createTestNamespace('sync-gc-ns');
+    const own = await startHarness(ns);
+    try {
+      const rev = publish(own.artifacts, ns, 'repo', { 'cm.yaml': configMap('in-ns', { a: '1' }), 'd.yaml': deployment('in-ns', 'app:1') });
+      await createSync(ns, 'apps', {});
+      await waitApplied(ns, 'apps', rev);
+      await kubectlOk(['delete', 'namespace', ns, '--wait=false']);
+      await eventually(async () => ((await find('v1', 'Namespace', undefined, ns)) ? undefined : true), { timeoutMs: 120_000, what: `namespace ${ns} to be deleted` });
+    } finally {
+      await own.stop();
+    }
   });
 });
 

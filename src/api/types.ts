@@ -162,11 +162,32 @@ export interface InventoryEntry {
   v: string;
 }
 
+export type SyncChangeAction = 'created' | 'configured' | 'recreated' | 'pruned';
+
+/** One object a reconcile wrote or deleted; id and v as in the inventory. */
+export interface SyncChangeEntry extends InventoryEntry {
+  action: SyncChangeAction;
+}
+
+/** What one successful reconcile changed (objects left unchanged are only counted). */
+export interface SyncChangeSet {
+  revision: string;
+  /** The sluice.dev/requestedAt value this reconcile handled; absent when it was not requested. */
+  reconcileRequest?: string;
+  /** The revision and spec were already applied: the changes put back drift. */
+  drift?: boolean;
+  entries: SyncChangeEntry[];
+  unchanged: number;
+  /** More objects changed than entries can hold. */
+  truncated?: boolean;
+}
+
 export interface SyncStatus extends CommonStatus {
   lastAppliedRevision?: string;
   lastAttemptedRevision?: string;
   inventory?: { entries?: InventoryEntry[] };
   lastHandledReconcileAt?: string;
+  lastChangeSet?: SyncChangeSet;
 }
 
 export interface Sync extends KubeObject<'Sync'> {

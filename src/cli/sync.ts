@@ -1,12 +1,12 @@
 // `sluice reconcile sync`, `sluice suspend|resume sync`: the same requests a
 // Receiver or a user with kubectl could make, and waiting for their outcome.
-import { API_GROUP_VERSION, type GitRepository, type Sync } from '../api/types.ts';
+import { API_GROUP_VERSION, type GitRepository, type Sync, type SyncChangeSet } from '../api/types.ts';
 import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { KubeObject, ObjectRef } from '../kube/types.ts';
 import { REQUESTED_AT_ANNOTATION } from '../runtime/controller.ts';
 import { conditionOf, ExitCode, parseDurationFlag, pollUntil, warn, withSession, write, type GlobalOptions } from './common.ts';
-import { listEventsFor } from './events.ts';
+import { describeChange, sameChanges } from '../gitops/sync/changeset.ts';
 
 export interface ReconcileOptions extends GlobalOptions {
   withSource?: boolean;
@@ -19,6 +19,8 @@ function syncRef(namespace: string, name: string): ObjectRef {
 
 interface Handled<T extends KubeObject> {
   object: T;
+  /** The sluice.dev/requestedAt value this request set. */
+  requestedAt: string;
   ready: 'True' | 'False';
   message: string;
 }
@@ -33,7 +35,7 @@ async function requestReconcile<T extends KubeObject>(client: KubeClient, ref: O
     const ready = conditionOf(object, 'Ready');
     if (status?.lastHandledReconcileAt !== requestedAt || !ready || ready.status === 'Unknown') return undefined;
     if (conditionOf(object, 'Reconciling')?.status === 'True') return undefined;
-    return { object, ready: ready.status, message: ready.message };
+    return { object, ready: ready.status, message: ready.message, requestedAt };
   }, { timeoutMs, intervalMs: 300 });
   if (!handled) {
     throw new SluiceError(ErrorCodes.ReconcileTimeout, `${ref.kind} ${ref.namespace}/${ref.name} did not finish the requested reconcile within ${timeoutMs / 1000}s`, {
@@ -43,11 +45,28 @@ async function requestReconcile<T extends KubeObject>(client: KubeClient, ref: O
   return handled;
 }
 
-/** Objects created, configured, recreated or pruned according to a Ready message of the Sync controller. */
-export function changedCount(message: string): number {
-  const match = /(\d+) created, (\d+) configured(?:, (\d+) recreated)?, \d+ unchanged, (\d+) pruned/.exec(message);
-  if (!match) return 0;
-  return [match[1], match[2], match[3], match[4]].reduce((sum, n) => sum + Number(n ?? 0), 0);
+/** The change lines of a change set, and a note when it holds only part of them. */
+function changeLines(set: SyncChangeSet): string[] {
+  const lines = set.entries.map((entry) => describeChange(entry));
+  if (set.truncated) lines.push(`(more than ${set.entries.length} objects changed; the rest are not listed)`);
+  return lines;
+}
+
+/**
+ * Waits until the Sync has tried `revision` (fetched by --with-source) and finished that run,
+ * or reports it cannot (dependencies, no artifact). The run that a new revision triggers on
+ * its own is the one that applies it; its change set is read before this command's own
+ * request runs, which would replace it with "nothing changed".
+ */
+async function waitForRevisionRun(client: KubeClient, ref: ObjectRef, revision: string, timeoutMs: number): Promise<Sync | undefined> {
+  return pollUntil(async () => {
+    const sync = await client.get<Sync>(ref);
+    const ready = conditionOf(sync, 'Ready');
+    if (ready?.status === 'False' && ['DependencyNotReady', 'ArtifactNotReady'].includes(ready.reason)) return sync;
+    if (sync.status?.lastAttemptedRevision !== revision || !ready || ready.status === 'Unknown') return undefined;
+    if (conditionOf(sync, 'Reconciling')?.status === 'True') return undefined;
+    return sync;
+  }, { timeoutMs, intervalMs: 300 });
 }
 
 export async function runReconcileSync(name: string, options: ReconcileOptions): Promise<void> {
@@ -58,10 +77,9 @@ export async function runReconcileSync(name: string, options: ReconcileOptions):
     if (sync.spec.suspend) {
       throw new SluiceError(ErrorCodes.ConfigInvalid, `Sync ${namespace}/${name} is suspended`, { hint: `resume it first: sluice resume sync ${name} -n ${namespace}` });
     }
-    // Events seen before the request; what is new or repeated afterwards belongs to this run (no clock
-    // comparison). Taken before the source fetch, which may trigger the Sync by itself.
-    const seen = new Map((await listEventsFor(client, [ref])).map((e) => [e.id, e.count]));
-    const previousMessage = conditionOf(sync, 'Ready')?.message;
+    // The change set before this command: one that differs afterwards was written by a run it caused.
+    const before = sync.status?.lastChangeSet;
+    let applied: SyncChangeSet | undefined;
     if (options.withSource) {
       const sourceNamespace = sync.spec.sourceRef.namespace ?? namespace;
       const sourceRef: ObjectRef = { apiVersion: API_GROUP_VERSION, kind: sync.spec.sourceRef.kind, namespace: sourceNamespace, name: sync.spec.sourceRef.name };
@@ -71,7 +89,13 @@ export async function runReconcileSync(name: string, options: ReconcileOptions):
         warn(`✗ ${sourceRef.kind} ${sourceNamespace}/${sourceRef.name}: ${source.message}`);
         throw new ExitCode(1);
       }
-      write(`✔ fetched revision ${source.object.status?.artifact?.revision ?? '(none)'}`);
+      const fetched = source.object.status?.artifact?.revision;
+      write(`✔ fetched revision ${fetched ?? '(none)'}`);
+      if (fetched && fetched !== sync.status?.lastAttemptedRevision) {
+        const ran = await waitForRevisionRun(client, ref, fetched, timeoutMs);
+        const set = ran?.status?.lastChangeSet;
+        if (set?.revision === fetched && !sameChanges(set, before)) applied = set;
+      }
     }
     write(`► reconciling Sync ${namespace}/${name}`);
     const handled = await requestReconcile<Sync>(client, ref, timeoutMs);
@@ -80,19 +104,12 @@ export async function runReconcileSync(name: string, options: ReconcileOptions):
       throw new ExitCode(1);
     }
     const revision = handled.object.status?.lastAppliedRevision ?? '';
-    const changeLines = async () => (await listEventsFor(client, [ref]))
-      .filter((e) => ['Applied', 'DriftCorrected', 'Pruned'].includes(e.reason) && e.count > (seen.get(e.id) ?? 0) && e.note.startsWith(`revision ${revision}`))
-      .flatMap((e) => e.note.split('\n').slice(1));
-    // A new message that counts changes means this run wrote objects; its Events may trail the status by a moment.
-    const expectChanges = handled.message !== previousMessage && changedCount(handled.message) > 0;
-    const lines = (expectChanges ? await pollUntil(async () => {
-      const found = await changeLines();
-      return found.length > 0 ? found : undefined;
-    }, { timeoutMs: 5000, intervalMs: 250 }) : await changeLines()) ?? [];
+    const own = handled.object.status?.lastChangeSet;
+    // Only a change set that names this request is this run's; an older controller writes none.
+    const sets = [applied, own?.reconcileRequest === handled.requestedAt ? own : undefined].filter((set) => set !== undefined);
+    const lines = sets.flatMap((set) => changeLines(set));
     if (lines.length === 0) {
-      // The Ready message keeps the last real change when a run changes nothing, so it is not repeated here
-      // (unless it is new: then the Events are missing, and the message is all there is).
-      write(expectChanges ? `✔ ${handled.message}` : `✔ revision ${revision} is applied; no objects changed in this run`);
+      write(`✔ revision ${revision} is applied; no objects changed in this run`);
       return;
     }
     write(`✔ ${handled.message}`);

@@ -211,7 +211,7 @@ describe('routers', () => {
     assert.equal((mirrored?.spec as { http: Route[] }).http.length, 1, 'no session rule while mirroring');
   });
 
-  test('gatewayapi: service.headers as one RequestHeaderModifier and one ResponseHeaderModifier per rule; retries are not carried over', () => {
+  test('gatewayapi: service.headers as one RequestHeaderModifier and one ResponseHeaderModifier per rule; perTryTimeout is backendRequest, retries are not carried over', () => {
     const subject = canary('gatewayapi', { service: featureService }, { stepWeight: undefined, iterations: 2, mirror: true, mirrorWeight: 10 });
     const router = routerFor(subject);
     const [route] = router.build(subject, { canaryWeight: 0, match: false, mirror: true }, lookup);
@@ -222,7 +222,7 @@ describe('routers', () => {
       { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'cache-control', value: 'no-store' }], remove: ['server'] } },
       { type: 'RequestMirror', requestMirror: { backendRef: { name: 'web-canary', port: 80 }, percent: 10 } },
     ]);
-    assert.deepEqual(rules[0]?.timeouts, { request: '15s' });
+    assert.deepEqual(rules[0]?.timeouts, { request: '15s', backendRequest: '5s' });
     assert.equal(rules[0]?.retry, undefined, 'HTTPRoute retry is experimental-channel only');
     assert.equal(JSON.stringify(route).includes('attempts'), false);
     assert.equal(router.readRoutes(subject, [route])?.mirror, true);
@@ -276,5 +276,99 @@ describe('routers', () => {
     const ab = withStatus(canary('gatewayapi', {}, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }], sessionAffinity: { cookieName: 'canary' } }), 'r1');
     const [abRoute] = routerFor(ab).build(ab, { canaryWeight: 0, match: true, mirror: false }, lookup);
     assert.deepEqual(routerFor(ab).readRoutes(ab, [abRoute]), { primaryWeight: 100, canaryWeight: 0, mirror: false, match: true }, 'no session rule during A/B');
+  });
+
+  test('gatewayapi: timeouts.request from service.timeout, backendRequest from retries.perTryTimeout only with attempts, never longer than request, in GEP-2257 form', () => {
+    const timeoutsOf = (service: Canary['spec']['service']): unknown => {
+      const subject = canary('gatewayapi', { service });
+      const [route] = routerFor(subject).build(subject, weight(10), lookup);
+      return (route?.spec as { rules: { timeouts?: unknown }[] }).rules[0]?.timeouts;
+    };
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '15s', retries: { attempts: 2, perTryTimeout: '5s' } }), { request: '15s', backendRequest: '5s' });
+    assert.deepEqual(timeoutsOf({ port: 80, retries: { attempts: 1, perTryTimeout: '5s' } }), { backendRequest: '5s' }, 'backendRequest alone');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '15s', retries: { attempts: 0, perTryTimeout: '5s' } }), { request: '15s' }, 'attempts 0: Istio drops the retry policy, perTryTimeout with it');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '15s', retries: { perTryTimeout: '5s' } }), { request: '15s' }, 'attempts unset is 0');
+    assert.equal(timeoutsOf({ port: 80, retries: { attempts: 3, retryOn: '5xx' } }), undefined);
+    assert.equal(timeoutsOf({ port: 80 }), undefined);
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '2s', retries: { attempts: 2, perTryTimeout: '3s' } }), { request: '2s', backendRequest: '2s' }, 'clamped to request');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '1m', retries: { attempts: 2, perTryTimeout: '61s' } }), { request: '1m', backendRequest: '1m' }, 'compared as durations');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '1m', retries: { attempts: 2, perTryTimeout: '60s' } }), { request: '1m', backendRequest: '60s' }, 'equal is allowed');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '0s', retries: { attempts: 2, perTryTimeout: '3s' } }), { request: '0s', backendRequest: '3s' }, 'request 0s is no timeout: nothing to clamp to');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '1.5s', retries: { attempts: 2, perTryTimeout: '0.25s' } }), { request: '1s500ms', backendRequest: '250ms' }, 'decimals rewritten');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '100000s', retries: { attempts: 2, perTryTimeout: '0.2ms' } }), { request: '27h46m40s', backendRequest: '1ms' }, 'six digits rewritten; below 1ms is 1ms, not 0s');
+    assert.deepEqual(timeoutsOf({ port: 80, timeout: '1h30m' }), { request: '1h30m' }, 'a GEP-2257 duration is kept as written');
+  });
+
+  type CorsRule = { name?: string; filters?: { type: string; cors?: Record<string, unknown> }[] };
+  const corsOf = (corsPolicy: Record<string, unknown>, analysis: Partial<Canary['spec']['analysis']> = {}, routes: Routes = weight(10)): (Record<string, unknown> | undefined)[] => {
+    const subject = withStatus(canary('gatewayapi', { service: { port: 80, corsPolicy } }, analysis), 'r1');
+    const [route] = routerFor(subject).build(subject, routes, lookup);
+    return (route?.spec as { rules: CorsRule[] }).rules.map((rule) => rule.filters?.find((f) => f.type === 'CORS')?.cors);
+  };
+
+  test('gatewayapi: service.corsPolicy as one CORS filter on every rule', () => {
+    const policy = {
+      allowOrigins: [{ exact: 'https://example.com' }, { exact: 'http://localhost:3000' }],
+      allowMethods: ['GET', 'POST', 'PUT'],
+      allowHeaders: ['authorization', 'x-requested-with'],
+      exposeHeaders: ['x-request-id'],
+      maxAge: '24h',
+      allowCredentials: true,
+    };
+    const expected = {
+      allowOrigins: ['https://example.com', 'http://localhost:3000'],
+      allowMethods: ['GET', 'POST', 'PUT'],
+      allowHeaders: ['authorization', 'x-requested-with'],
+      exposeHeaders: ['x-request-id'],
+      maxAge: 86_400,
+      allowCredentials: true,
+    };
+    assert.deepEqual(corsOf(policy), [expected]);
+    assert.deepEqual(corsOf(policy, { sessionAffinity: { cookieName: 'c' } }), [expected, expected], 'session rule and weighted rule');
+    assert.deepEqual(corsOf(policy, { stepWeight: undefined, iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] }, { canaryWeight: 0, match: true, mirror: false }), [expected, expected], 'A/B rule and default rule');
+
+    const subject = canary('gatewayapi', { service: { ...featureService, corsPolicy: policy } }, { stepWeight: undefined, iterations: 2, mirror: true, mirrorWeight: 10 });
+    const [mirrored] = routerFor(subject).build(subject, { canaryWeight: 0, match: false, mirror: true }, lookup);
+    const filters = (mirrored?.spec as { rules: CorsRule[] }).rules[0]?.filters;
+    assert.deepEqual(filters?.map((f) => f.type), ['RequestHeaderModifier', 'ResponseHeaderModifier', 'CORS', 'RequestMirror']);
+    assert.equal(routerFor(subject).readRoutes(subject, [mirrored])?.mirror, true);
+
+    assert.deepEqual(corsOf({ allowOrigin: ['https://example.com'], allowMethods: ['GET'] }), [{ allowOrigins: ['https://example.com'], allowMethods: ['GET'] }], 'the deprecated allowOrigin');
+    assert.deepEqual(corsOf({ allowOrigins: [{ exact: 'https://new.example.com' }], allowOrigin: ['https://old.example.com'] }), [{ allowOrigins: ['https://new.example.com'] }], 'allowOrigins wins, as in Istio');
+    assert.deepEqual(corsOf({ allowOrigins: [], allowOrigin: ['https://old.example.com'] }), [{ allowOrigins: ['https://old.example.com'] }], 'an empty allowOrigins is unset, as in Istio');
+  });
+
+  test('gatewayapi: corsPolicy parts Gateway API cannot carry are left out, never widened', () => {
+    assert.deepEqual(corsOf({
+      allowOrigins: [
+        { exact: 'https://example.com' }, { prefix: 'https://app.' }, { regex: 'https://.*\\.example\\.com' },
+        { exact: 'https://*.example.com' }, { exact: 'null' }, { exact: 'ftp://example.com' }, { exact: 'https://example.com/path' }, { exact: 'https://example.com' },
+      ],
+    }), [{ allowOrigins: ['https://example.com'] }], 'prefix, regex, literal-* and non-http(s) origins left out; duplicates once');
+    assert.deepEqual(corsOf({ allowOrigins: [{ regex: '.*' }, { prefix: 'https://' }], allowMethods: ['GET'] }), [undefined], 'no origin left: no CORS filter');
+    assert.deepEqual(corsOf({ allowMethods: ['GET'], maxAge: '1h' }), [undefined], 'no origins at all: no CORS filter');
+    assert.deepEqual(corsOf({ allowOrigin: ['https://a.example.com', '*'] }), [{ allowOrigins: ['*'] }], '* among origins is * alone');
+    const many = Array.from({ length: 70 }, (_, i) => `https://o${i}.example.com`);
+    assert.deepEqual(corsOf({ allowOrigin: many })[0]?.allowOrigins, many.slice(0, 64), 'at most 64 origins');
+
+    assert.deepEqual(corsOf({ allowOrigin: ['*'], allowMethods: ['GET', 'get', 'PROPFIND', 'PATCH', 'GET'], allowHeaders: ['X-A', 'x-a', 'bad header', ':authority', 'x'.repeat(257)], exposeHeaders: ['X-B', 7] }), [
+      { allowOrigins: ['*'], allowMethods: ['GET', 'PATCH'], allowHeaders: ['X-A'], exposeHeaders: ['X-B'] },
+    ], 'methods outside the enum, invalid header names and duplicates left out');
+
+    const wild = { allowOrigin: ['*'], allowMethods: ['GET', '*'], allowHeaders: ['*'], exposeHeaders: ['*', 'x-request-id'] };
+    assert.deepEqual(corsOf(wild), [{ allowOrigins: ['*'], allowMethods: ['*'], allowHeaders: ['*'], exposeHeaders: ['*'] }], 'without credentials * is a wildcard: alone');
+    assert.deepEqual(corsOf({ ...wild, allowCredentials: true }), [{ allowOrigins: ['*'], allowMethods: ['GET'], exposeHeaders: ['x-request-id'], allowCredentials: true }], 'with credentials * is a literal name in Istio: left out');
+    assert.deepEqual(corsOf({ allowOrigin: ['*'], allowCredentials: false }), [{ allowOrigins: ['*'] }], 'allowCredentials false is unset');
+
+    const maxAge = (value: unknown): unknown => corsOf({ allowOrigin: ['*'], maxAge: value })[0]?.maxAge;
+    assert.equal(maxAge('10m'), 600);
+    assert.equal(maxAge('90.9s'), 90, 'whole seconds, truncated as Istio does');
+    assert.equal(maxAge('500ms'), 1, 'below a second: the least the CRD accepts');
+    assert.equal(maxAge('0s'), 1);
+    assert.equal(maxAge('1000000h'), 2_147_483_647, 'int32');
+    assert.equal(maxAge('forever'), undefined, 'not a duration: the gateway default');
+    assert.equal(maxAge(600), undefined);
+
+    assert.deepEqual(corsOf({ allowOrigin: ['*'], unmatchedPreflights: 'IGNORE' }), [{ allowOrigins: ['*'] }], 'unmatchedPreflights has no equivalent');
   });
 });

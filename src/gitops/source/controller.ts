@@ -74,10 +74,14 @@ export class GitRepositoryController implements RunningController {
   readonly #builtWith = new Map<string, string | undefined>();
   /** Status as this process last wrote it; the informer cache may not have caught up yet. */
   readonly #written = new Map<string, { uid: string | undefined; status: GitRepositoryStatus }>();
+  /** spec.url each GitRepository was last reconciled with, to drop its cache entries when it goes or moves. */
+  readonly #urls = new Map<string, string>();
 
   constructor(deps: ControllerDeps, options: GitRepositoryControllerOptions = {}) {
     this.#deps = deps;
-    this.fetcher = options.fetcher ?? new GitFetcher({ cacheDir: deps.config.gitCacheDir });
+    this.fetcher = options.fetcher ?? new GitFetcher({
+      cacheDir: deps.config.gitCacheDir, maxCacheBytes: deps.config.gitCacheMaxBytes, logger: deps.logger.child({ component: 'git-cache' }),
+    });
     this.#secrets = new SecretReader(deps.client, parseGitCredentials);
     this.#retryMaxMs = options.retryMaxMs ?? 300_000;
     this.#backoff = new ExponentialBackoff({ baseMs: options.retryBaseMs ?? 1_000, capMs: this.#retryMaxMs, jitter: 0.1 });
@@ -89,9 +93,10 @@ export class GitRepositoryController implements RunningController {
       concurrency: deps.config.concurrency,
       logger: deps.logger,
       reconcile: (repo, context) => this.reconcile(repo, context),
-      onDeleted: (key) => {
+      onDeleted: async (key, { log }) => {
+        const url = this.#urls.get(key);
         this.#forget(key);
-        return Promise.resolve();
+        if (url !== undefined) await this.#releaseCache(url, `GitRepository ${key} was deleted`, log);
       },
     });
   }
@@ -114,6 +119,11 @@ export class GitRepositoryController implements RunningController {
     const name = repo.metadata.name;
     const spec = repo.spec;
     const base = this.#baseStatus(key, repo);
+    const previousUrl = this.#urls.get(key);
+    this.#urls.set(key, spec.url);
+    if (previousUrl !== undefined && previousUrl !== spec.url) {
+      await this.#releaseCache(previousUrl, `GitRepository ${key} moved to another URL`, log);
+    }
     if (spec.suspend) {
       log.debug('suspended; not fetching');
       return;
@@ -292,7 +302,29 @@ export class GitRepositoryController implements RunningController {
     this.#deps.notifier.emit({ ...eventFor(repo, reason, note, { severity: type === 'Normal' ? 'info' : 'error' }), action: 'Fetch' });
   }
 
+  /**
+   * Removes the cache entries of a URL no GitRepository (in the informer
+   * cache) points at any more. Entries are shared by URL, so one still in use
+   * by another GitRepository stays.
+   */
+  async #releaseCache(url: string, why: string, log: Logger): Promise<void> {
+    const users = this.controller.list().filter((repo) => repo.spec.url === url).map((repo) => objectKey(repo.metadata));
+    if (users.length > 0) {
+      log.debug({ url: redactUrl(url), users }, 'git cache entries kept: other GitRepositories use the same URL');
+      return;
+    }
+    for (const gitdir of this.fetcher.gitdirsFor(url)) {
+      try {
+        await this.fetcher.cache.release(gitdir, `${why}; no other GitRepository uses ${redactUrl(url)}`);
+      } catch (error) {
+        // The size bound still reclaims it later.
+        log.warn({ err: (error as Error).message, gitdir }, 'could not remove an unused git cache entry');
+      }
+    }
+  }
+
   #forget(key: string): void {
+    this.#urls.delete(key);
     const slash = key.indexOf('/');
     this.#deps.artifacts.delete(key.slice(0, slash), key.slice(slash + 1));
     this.#builtWith.delete(key);

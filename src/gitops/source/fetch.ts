@@ -7,15 +7,18 @@
 // Cache layout: <cacheDir>/<sha256(url)[:32]>-<shallow|full>/ is a bare
 // repository shared by every GitRepository with that URL. Shallow (depth 1)
 // and full-history fetches live apart because a shallow repository cannot
-// simply be deepened by a normal fetch. Access to one directory is serialized.
+// simply be deepened by a normal fetch. Access to one directory is serialized;
+// cache.ts bounds the total size and removes directories no longer used.
 import { createHash } from 'node:crypto';
 import nodeFs from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type FsClient } from 'isomorphic-git';
+import type { Logger } from 'pino';
 import type { GitRepositoryRef } from '../../api/types.ts';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import { artifactDigest, type Artifact } from './artifact.ts';
+import { GitCache } from './cache.ts';
 import type { GitCredentials } from './credentials.ts';
 import { mapGitError, redactUrl } from './git-errors.ts';
 import { createListingFs } from './listing-fs.ts';
@@ -92,28 +95,10 @@ export interface FetchOutcome {
 export interface GitFetcherOptions {
   /** Directory for the shared on-disk object cache. */
   cacheDir: string;
-}
-
-/** Serializes work per key; a task holds its key until it truly settles. */
-class KeyedMutex {
-  readonly #tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release = (): void => undefined;
-    const tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const chained = previous.then(() => tail);
-    this.#tails.set(key, chained);
-    await previous;
-    try {
-      return await task();
-    } finally {
-      release();
-      if (this.#tails.get(key) === chained) this.#tails.delete(key);
-    }
-  }
+  /** Bound on the cache's total bytes; least recently used entries are evicted beyond it. 0 or absent: unbounded. */
+  maxCacheBytes?: number | undefined;
+  /** Logs evictions. */
+  logger?: Logger | undefined;
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -139,10 +124,17 @@ function basicHeader(credentials: GitCredentials | undefined): Record<string, st
 
 export class GitFetcher {
   readonly cacheDir: string;
-  readonly #locks = new KeyedMutex();
+  /** Locks, size accounting and eviction of the cache directories. */
+  readonly cache: GitCache;
 
   constructor(options: GitFetcherOptions) {
     this.cacheDir = options.cacheDir;
+    this.cache = new GitCache({ dir: options.cacheDir, maxBytes: options.maxCacheBytes, logger: options.logger });
+  }
+
+  /** Both cache directories a URL may use; a GitRepository's depth follows its ref. */
+  gitdirsFor(url: string): string[] {
+    return [this.gitdirFor(url, 'shallow'), this.gitdirFor(url, 'full')];
   }
 
   /** The cache directory for a URL and fetch depth. */
@@ -196,11 +188,13 @@ export class GitFetcher {
     const resolved = resolveRef(request.ref, refs);
     const revision = formatRevision(resolved.label, resolved.commit);
     const current = request.current;
+    const gitdir = this.gitdirFor(request.url, resolved.depth);
     if (current && current.artifact.revision === revision && current.ignore === request.ignore && current.artifact.size <= request.maxSizeBytes) {
+      // Still needed: a quiet poll keeps the entry recently used.
+      this.cache.touch(gitdir, request.url);
       return { artifact: current.artifact, changed: false, resolved, bytesDownloaded: http.bytesReceived, downloaded: false, submodules: [] };
     }
-    const gitdir = this.gitdirFor(request.url, resolved.depth);
-    return this.#locks.run(gitdir, async () => {
+    return this.cache.use(gitdir, request.url, async () => {
       try {
         return await this.#build(request, resolved, gitdir, http, signal);
       } catch (error) {

@@ -2,12 +2,18 @@
 // GitRepository's artifact. One reconcile = render the revision, validate all
 // of it, apply in stages what changed, prune what left, wait for health, and
 // write status and an Event. Runs every `interval`, which also reverts drift.
+//
+// Deletion: a Sync with spec.prune carries the finalizer SYNC_FINALIZER; when
+// it is deleted, the objects of its inventory are deleted (garbage
+// collection, as Flux's kustomize-controller does for prune: true) by the same
+// rules as pruning, then the finalizer goes.
 import type { Logger } from 'pino';
 import { setCondition } from '../../api/conditions.ts';
 import type { Condition, Sync, SyncStatus } from '../../api/types.ts';
 import { API_GROUP_VERSION, Kinds } from '../../api/types.ts';
 import type { ControllerDeps, RunningController } from '../../controllers.ts';
 import { ErrorCodes, SluiceError, toSluiceError } from '../../errors.ts';
+import { buildChangeSet, shouldRecord } from './changeset.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import type { EventType } from '../../kube/events.ts';
 import { objectKey, type ObjectRef } from '../../kube/types.ts';
@@ -24,7 +30,7 @@ import { canonicalJson } from './normalize.ts';
 import { autoscaledIds, type SyncOwner } from './ownership.ts';
 import { describeProblem, type ManifestProblem, type RenderResult } from './parse.ts';
 import { planObjects, type DesiredObject } from './plan.ts';
-import { pruneEntries } from './prune.ts';
+import { isNamespaceTerminating, pruneEntries } from './prune.ts';
 import { eventFor } from '../../notify/event.ts';
 import { gitopsMetrics } from '../../runtime/metrics.ts';
 
@@ -37,7 +43,20 @@ export const SyncEventReasons = {
   ValidationFailed: 'ValidationFailed',
   ApplyFailed: 'ApplyFailed',
   HealthCheckFailed: 'HealthCheckFailed',
+  /** The Sync was deleted and the objects of its inventory were deleted with it. */
+  GarbageCollected: 'GarbageCollected',
+  GarbageCollectionFailed: 'GarbageCollectionFailed',
 } as const;
+
+/** Set on a Sync with spec.prune: its objects are deleted with it. */
+export const SYNC_FINALIZER = 'sluice.dev/prune-on-deletion';
+
+/**
+ * How long after its deletion a Sync whose own namespace is being deleted keeps
+ * retrying objects that fail to delete, before it lets go (and leaves them), so
+ * that sluice never holds up a namespace deletion for good.
+ */
+export const GC_GIVE_UP_IN_TERMINATING_NAMESPACE_MS = 2 * 60_000;
 
 /** Condition reasons of a Sync. */
 export const SyncReasons = {
@@ -50,6 +69,7 @@ export const SyncReasons = {
   ApplyFailed: 'ApplyFailed',
   PruneFailed: 'PruneFailed',
   HealthCheckFailed: 'HealthCheckFailed',
+  GarbageCollectionFailed: 'GarbageCollectionFailed',
   ReconcileTimeout: 'ReconcileTimeout',
   Failed: 'ReconciliationFailed',
 } as const;
@@ -204,6 +224,9 @@ export class SyncController implements RunningController {
     const key = objectKey(sync.metadata);
     const namespace = sync.metadata.namespace ?? this.#client.defaultNamespace;
     const spec = sync.spec;
+    if (sync.metadata.deletionTimestamp) return this.#finalize(sync, log, signal);
+    // As Flux: the finalizer follows spec.prune also while suspended (deletion then skips the collection).
+    await this.#setFinalizer(sync, spec.prune, signal);
     if (spec.suspend) {
       log.debug('suspended; not reconciling');
       return {};
@@ -214,6 +237,7 @@ export class SyncController implements RunningController {
     const timeoutMs = spec.timeout ? parseDuration(spec.timeout, 'spec.timeout') : intervalMs;
     const status = this.#currentStatus(sync);
     const requestedAt = sync.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
+    const newRequest = requestedAt !== undefined && requestedAt !== status.lastHandledReconcileAt;
     if (requestedAt && requestedAt !== status.lastHandledReconcileAt) {
       // "Reconcile now" also re-validates every object instead of trusting the memory of the last apply.
       this.#memory.get(key)?.clear();
@@ -302,10 +326,14 @@ export class SyncController implements RunningController {
         kept.push(...pruned.kept.map((k) => k.reason));
         if (pruned.kept.length > 0) log.info({ kept: kept.length }, 'objects left in place instead of pruned');
       }
-      const afterApply: SyncStatus = { ...attempted, inventory: { entries: inventory } };
       // Same revision and spec as the last success: whatever had to be written was drift.
       const drift = status.lastAppliedRevision === revision && status.observedGeneration === sync.metadata.generation;
       this.#recordChanges(sync, revision, changes, drift);
+      const changeSet = buildChangeSet(revision, changes, { reconcileRequest: newRequest ? requestedAt : undefined, drift });
+      const afterApply: SyncStatus = {
+        ...attempted, inventory: { entries: inventory },
+        ...(shouldRecord(status.lastChangeSet, changeSet) ? { lastChangeSet: changeSet } : {}),
+      };
 
       const healthRefs = this.#healthRefs(sync, plan.objects, namespace);
       if (healthRefs.problems.length > 0) {
@@ -356,6 +384,72 @@ export class SyncController implements RunningController {
     } finally {
       if (this.#active.get(key) === run) this.#active.delete(key);
     }
+  }
+
+  /**
+   * The finalizer is present exactly when spec.prune is true. The patch is
+   * conditional on a freshly read resourceVersion, so a concurrent change of
+   * other finalizers is not lost (a conflict retries with backoff).
+   */
+  async #setFinalizer(sync: Sync, present: boolean, signal: AbortSignal): Promise<void> {
+    if ((sync.metadata.finalizers?.includes(SYNC_FINALIZER) ?? false) === present) return;
+    const ref = { apiVersion: sync.apiVersion, kind: sync.kind, name: sync.metadata.name, namespace: sync.metadata.namespace };
+    const fresh = await this.#client.find<Sync>(ref, signal);
+    if (!fresh || fresh.metadata.uid !== sync.metadata.uid) return;
+    const others = (fresh.metadata.finalizers ?? []).filter((f) => f !== SYNC_FINALIZER);
+    const finalizers = present ? [...others, SYNC_FINALIZER] : others;
+    if (finalizers.length === (fresh.metadata.finalizers ?? []).length) return;
+    await this.#client.patchMerge(ref, { metadata: { finalizers, resourceVersion: fresh.metadata.resourceVersion } }, signal);
+  }
+
+  /**
+   * A deleted Sync: with spec.prune, delete the objects of its inventory by the
+   * rules of pruning (only objects still labelled as this Sync's, never those
+   * with sluice.dev/prune: disabled; objects in a namespace that is being
+   * deleted count as gone), then remove the finalizer. Failures are reported
+   * (status, Warning Event, log) and retried with the queue's backoff.
+   *
+   * A suspended Sync is deleted without garbage collection, as Flux does
+   * (kustomize-controller's finalize skips it for spec.suspend): suspend means
+   * "hands off the cluster", and deleting a suspended Sync is the documented
+   * way to stop managing objects without removing them.
+   */
+  async #finalize(sync: Sync, log: Logger, signal: AbortSignal): Promise<ReconcileResult> {
+    if (!sync.metadata.finalizers?.includes(SYNC_FINALIZER)) return {};
+    const namespace = sync.metadata.namespace ?? this.#client.defaultNamespace;
+    const status = this.#currentStatus(sync);
+    const entries = status.inventory?.entries ?? [];
+    if (!sync.spec.prune || sync.spec.suspend || entries.length === 0) {
+      if (sync.spec.prune && sync.spec.suspend && entries.length > 0) {
+        log.info({ objects: entries.length }, 'suspended Sync deleted; leaving its objects in place');
+      }
+      await this.#setFinalizer(sync, false, signal);
+      return {};
+    }
+    const owner: SyncOwner = { name: sync.metadata.name, namespace };
+    const report = await pruneEntries(this.#client, entries, { owner, signal, collectFailures: true, skipTerminatingNamespaces: true });
+    const described = report.pruned.map((c) => changeLine(c));
+    if (report.failed.length > 0) {
+      const failures = report.failed.map((f) => `${f.ref.kind} ${f.ref.namespace ? `${f.ref.namespace}/` : ''}${f.ref.name}: ${f.error.describe()}`);
+      const deletedAt = Date.parse(sync.metadata.deletionTimestamp ?? '');
+      const givingUp = Date.now() - deletedAt > GC_GIVE_UP_IN_TERMINATING_NAMESPACE_MS && await isNamespaceTerminating(this.#client, namespace, signal);
+      const message = givingUp
+        ? `namespace ${namespace} is being deleted; left ${report.failed.length} object(s) that could not be deleted: ${failures.join('; ')}`
+        : `deleting the objects of the Sync failed for ${report.failed.length} of them (retrying): ${failures.join('; ')}`;
+      log.warn({ failed: report.failed.length, deleted: report.pruned.length, givingUp }, message);
+      this.#event(sync, 'Warning', SyncEventReasons.GarbageCollectionFailed, message);
+      if (!givingUp) {
+        await this.#finish(sync, { ...status, inventory: { entries: entries.filter((e) => report.failed.some((f) => f.id === e.id)) } }, {
+          ready: 'False', reason: SyncReasons.GarbageCollectionFailed, message,
+        }, signal);
+        const first = report.failed[0]?.error;
+        throw new SluiceError(first?.code ?? ErrorCodes.Internal, message, { retryable: true, cause: first });
+      }
+    }
+    if (described.length > 0) this.#event(sync, 'Normal', SyncEventReasons.GarbageCollected, `deleted with the Sync\n${described.join('\n')}`);
+    log.info({ deleted: report.pruned.length, kept: report.kept.length, leftToNamespace: report.leftToNamespace }, 'Sync deleted; its objects were deleted with it');
+    await this.#setFinalizer(sync, false, signal);
+    return {};
   }
 
   async #render(key: string, artifact: Artifact, path: string | undefined, signal: AbortSignal): Promise<RenderResult> {
