@@ -116,6 +116,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nsluice CPU during the first apply: ${((firstCpu.user + firstCpu.system) / 1e6).toFixed(2)} s; ${applyConcurrency} API calls in flight\n`);
     process.stdout.write(`peak RSS of the benchmark process: ${(peakRss / 1024).toFixed(0)} MiB (${(rssBefore / 1024).toFixed(0)} MiB before the first apply)\n`);
   } finally {
+    // No controller runs to honour the Sync's prune-on-deletion finalizer; drop it so the namespace can go.
+    await client.patchMerge({ apiVersion: API_GROUP_VERSION, kind: 'Sync', namespace: sluiceNs, name: 'bench' }, { metadata: { finalizers: null } }).catch(() => undefined);
     client.close();
     await runKubectl(kubeconfig, ['delete', 'namespace', sluiceNs, kubectlNs, '--wait=false']);
     await rm(dir, { recursive: true, force: true });

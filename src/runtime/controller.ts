@@ -136,7 +136,9 @@ export class Controller<T extends KubeObject> {
       await this.#options.onDeleted?.(key, { log, signal });
       return;
     }
-    if (isSluiceKind(object.kind) && object.apiVersion === API_GROUP_VERSION) {
+    // An object being deleted is reconciled even with a bad spec: its clean-up works from
+    // status (a Sync's inventory), and refusing it would hold its finalizer for ever.
+    if (isSluiceKind(object.kind) && object.apiVersion === API_GROUP_VERSION && !object.metadata.deletionTimestamp) {
       try {
         assertValid(object);
       } catch (error) {
