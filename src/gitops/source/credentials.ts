@@ -59,3 +59,13 @@ export function parseGitCredentials(data: Map<string, Buffer>, describe: string)
     httpsAgent,
   };
 }
+
+/** Authorization header for a fetch or push, sent up front instead of after a 401: one round trip less per poll. */
+export function gitAuthHeaders(credentials: GitCredentials | undefined): Record<string, string> {
+  if (credentials?.basic) {
+    const { username, password } = credentials.basic;
+    return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
+  }
+  if (credentials?.bearerToken) return { authorization: `Bearer ${credentials.bearerToken}` };
+  return {};
+}

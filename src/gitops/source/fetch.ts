@@ -19,8 +19,8 @@ import type { GitRepositoryRef } from '../../api/types.ts';
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import { artifactDigest, type Artifact } from './artifact.ts';
 import { GitCache } from './cache.ts';
-import type { GitCredentials } from './credentials.ts';
-import { mapGitError, redactUrl } from './git-errors.ts';
+import { gitAuthHeaders, type GitCredentials } from './credentials.ts';
+import { gitErrorCode, mapGitError, redactUrl } from './git-errors.ts';
 import { createListingFs } from './listing-fs.ts';
 import { formatRevision, resolveRef, type ResolvedRef, type ServerRef } from './refs.ts';
 import { createGitHttpClient, type GitHttpClient } from './transport.ts';
@@ -101,25 +101,10 @@ export interface GitFetcherOptions {
   logger?: Logger | undefined;
 }
 
-function errorCode(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Errors that mean the local cache is damaged or was removed underneath us; a clean directory fixes them. */
 function isLocalRepoError(error: unknown): boolean {
   if (error instanceof SluiceError) return false;
-  return ['NotFoundError', 'ObjectTypeError', 'InternalError', 'ENOENT', 'ReadObjectFail'].includes(errorCode(error) ?? '');
-}
-
-function basicHeader(credentials: GitCredentials | undefined): Record<string, string> {
-  if (credentials?.basic) {
-    // Sent up front instead of after a 401: one round trip less per poll.
-    const { username, password } = credentials.basic;
-    return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
-  }
-  if (credentials?.bearerToken) return { authorization: `Bearer ${credentials.bearerToken}` };
-  return {};
+  return ['NotFoundError', 'ObjectTypeError', 'InternalError', 'ENOENT', 'ReadObjectFail'].includes(gitErrorCode(error) ?? '');
 }
 
 export class GitFetcher {
@@ -180,7 +165,7 @@ export class GitFetcher {
     const http = createGitHttpClient({
       signal,
       maxResponseBytes: request.maxSizeBytes,
-      headers: basicHeader(request.credentials),
+      headers: gitAuthHeaders(request.credentials),
       httpsAgent: request.credentials?.httpsAgent,
     });
     // Protocol v1: the whole advertisement, peeled tags and HEAD's symref in one GET.
@@ -273,7 +258,7 @@ async function hasCommit(fs: FsClient, gitdir: string, oid: string, cache: objec
     await git.readCommit({ fs, gitdir, oid, cache });
     return true;
   } catch (error) {
-    if (errorCode(error) === 'NotFoundError') return false;
+    if (gitErrorCode(error) === 'NotFoundError') return false;
     throw error;
   }
 }

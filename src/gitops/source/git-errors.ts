@@ -45,6 +45,12 @@ export function redactUrl(url: string): string {
 }
 
 /** Codes along the cause chain; network errors nest inside isomorphic-git's. */
+/** The `code` of an isomorphic-git or Node error, if it has a string one. */
+export function gitErrorCode(error: unknown): string | undefined {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
 function codesOf(error: unknown): string[] {
   const codes: string[] = [];
   let current: unknown = error;

@@ -20,9 +20,9 @@ import { API_GROUP_VERSION, Kinds, type GitRepository, type Sync } from '../../a
 import { ErrorCodes, SluiceError } from '../../errors.ts';
 import type { KubeClient } from '../../kube/client.ts';
 import type { KubeObject } from '../../kube/types.ts';
-import { parseGitCredentials, type GitCredentials } from '../source/credentials.ts';
+import { gitAuthHeaders, parseGitCredentials, type GitCredentials } from '../source/credentials.ts';
 import { validateGitUrl } from '../source/fetch.ts';
-import { mapGitError, redactUrl } from '../source/git-errors.ts';
+import { gitErrorCode, mapGitError, redactUrl } from '../source/git-errors.ts';
 import { SecretReader } from '../source/secrets.ts';
 import { createGitHttpClient } from '../source/transport.ts';
 import { isKustomizationFile } from '../sync/kustomize.ts';
@@ -109,23 +109,9 @@ export function imageChanges(failedImages: readonly string[], restoreImages: Wri
     failedImages.filter((from) => from !== to).map((from) => ({ container, from, to })));
 }
 
-function basicHeader(credentials: GitCredentials | undefined): Record<string, string> {
-  if (credentials?.basic) {
-    const { username, password } = credentials.basic;
-    return { authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` };
-  }
-  if (credentials?.bearerToken) return { authorization: `Bearer ${credentials.bearerToken}` };
-  return {};
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Whether the push failed because the branch moved (not fast-forward, or rejected by the server). */
 function isPushRejected(error: unknown): boolean {
-  const code = errorCode(error);
+  const code = gitErrorCode(error);
   return code === 'PushRejectedError' || code === 'GitPushError';
 }
 
@@ -258,7 +244,7 @@ export async function writeBackRollback(request: WriteBackRequest): Promise<Writ
     const dir = await mkdtemp(path.join(os.tmpdir(), 'sluice-writeback-'));
     try {
       const http = createGitHttpClient({
-        signal, maxResponseBytes: target.maxSizeBytes, headers: basicHeader(target.credentials), httpsAgent: target.credentials?.httpsAgent,
+        signal, maxResponseBytes: target.maxSizeBytes, headers: gitAuthHeaders(target.credentials), httpsAgent: target.credentials?.httpsAgent,
       });
       const gitCall = async <T>(work: () => Promise<T>): Promise<T> => {
         try {
