@@ -170,3 +170,18 @@ test('process metrics are on by default; queueOf finds a framework controller qu
   assert.equal(queueOf({ controller: { queue } }), queue);
   assert.equal(queueOf({ name: 'other' }), undefined);
 });
+
+test('the Git cache series are read at scrape time; evictions only go up', async () => {
+  const metrics = new GitopsMetrics();
+  let figures = { entries: 2, totalBytes: 4096, maxBytes: 8192, evictions: 3 };
+  metrics.watchGitCache(() => Promise.resolve(figures));
+  let text = await metrics.registry.metrics();
+  assert.match(text, /^sluice_git_cache_bytes 4096$/m);
+  assert.match(text, /^sluice_git_cache_entries 2$/m);
+  assert.match(text, /^sluice_git_cache_max_bytes 8192$/m);
+  assert.match(text, /^sluice_git_cache_evictions_total 3$/m);
+  figures = { entries: 1, totalBytes: 1024, maxBytes: 8192, evictions: 5 };
+  text = await metrics.registry.metrics();
+  assert.match(text, /^sluice_git_cache_bytes 1024$/m);
+  assert.match(text, /^sluice_git_cache_evictions_total 5$/m);
+});

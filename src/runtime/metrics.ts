@@ -126,6 +126,13 @@ export class CanaryMetrics {
 }
 
 /** Git fetch durations and apply change sets, called by the GitOps controllers. */
+export interface GitCacheFigures {
+  entries: number;
+  totalBytes: number;
+  maxBytes: number;
+  evictions: number;
+}
+
 export class GitopsMetrics {
   readonly registry = new Registry();
   readonly #fetch = new Histogram({ name: 'sluice_git_fetch_duration_seconds', help: 'Seconds a GitRepository fetch took, by outcome (success, error).', labelNames: ['namespace', 'name', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120], registers: [this.registry] });
@@ -133,6 +140,40 @@ export class GitopsMetrics {
 
   observeFetch(namespace: string, name: string, seconds: number, outcome: 'success' | 'error' = 'success'): void {
     this.#fetch.observe({ namespace, name, outcome }, seconds);
+  }
+
+  #cacheStats: (() => Promise<GitCacheFigures>) | undefined;
+  #evictionsSeen = 0;
+
+  constructor() {
+    const read = async (): Promise<GitCacheFigures | undefined> => {
+      const figures = await this.#cacheStats?.();
+      if (figures && figures.evictions > this.#evictionsSeen) {
+        evictions.inc(figures.evictions - this.#evictionsSeen);
+        this.#evictionsSeen = figures.evictions;
+      }
+      return figures;
+    };
+    // The cache counts its evictions; the counter catches up with it at scrape time.
+    const evictions = new Counter({
+      name: 'sluice_git_cache_evictions_total', help: 'Git cache entries evicted to stay under --git-cache-max-bytes.', registers: [this.registry],
+      async collect() { await read(); },
+    });
+    const gauge = (name: string, help: string, pick: (figures: GitCacheFigures) => number) => new Gauge({
+      name, help, registers: [this.registry],
+      async collect() {
+        const figures = await read();
+        if (figures) this.set(pick(figures));
+      },
+    });
+    gauge('sluice_git_cache_bytes', 'Bytes on disk of the Git object cache (--git-cache-dir).', (f) => f.totalBytes);
+    gauge('sluice_git_cache_entries', 'Repositories in the Git object cache.', (f) => f.entries);
+    gauge('sluice_git_cache_max_bytes', 'The bound --git-cache-max-bytes (0: unbounded).', (f) => f.maxBytes);
+  }
+
+  /** The Git cache whose figures the sluice_git_cache_* series report (read at scrape time). */
+  watchGitCache(stats: () => Promise<GitCacheFigures>): void {
+    this.#cacheStats = stats;
   }
 
   recordChangeSet(namespace: string, name: string, counts: Partial<Record<'created' | 'configured' | 'unchanged' | 'pruned', number>>): void {

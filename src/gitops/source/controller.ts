@@ -82,6 +82,8 @@ export class GitRepositoryController implements RunningController {
     this.fetcher = options.fetcher ?? new GitFetcher({
       cacheDir: deps.config.gitCacheDir, maxCacheBytes: deps.config.gitCacheMaxBytes, logger: deps.logger.child({ component: 'git-cache' }),
     });
+    const cache = this.fetcher.cache;
+    gitopsMetrics.watchGitCache(() => cache.stats());
     this.#secrets = new SecretReader(deps.client, parseGitCredentials);
     this.#retryMaxMs = options.retryMaxMs ?? 300_000;
     this.#backoff = new ExponentialBackoff({ baseMs: options.retryBaseMs ?? 1_000, capMs: this.#retryMaxMs, jitter: 0.1 });
