@@ -240,6 +240,38 @@ describe('Canary controller', () => {
     }
   });
 
+  test('fields the router does not carry are named in a RouterLimitations condition and an Event; an A/B test on smi is refused', async () => {
+    const namespace = await createTestNamespace('canary-limits');
+    await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));
+    await applyDeployment(namespace, targetDeploymentYaml('split', 'example.com/split:1'));
+    const harness = await startController(client, namespace);
+    try {
+      await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50 }, {
+        service: { port: 80, targetPort: 8080, trafficPolicy: { connectionPool: { tcp: { maxConnections: 10 } } }, retries: { attempts: 3 } },
+      }));
+      const limited = await eventually(async () => {
+        const canary = await getCanary(client, namespace, 'app');
+        return canary.status?.phase === 'Initialized' ? canary.status.conditions?.find((c) => c.type === 'RouterLimitations') : undefined;
+      }, { what: 'RouterLimitations on the gatewayapi Canary' });
+      assert.equal(limited.status, 'True');
+      assert.match(limited.message, /^provider gatewayapi does not carry everything this Canary sets: service\.retries: only perTryTimeout is carried .*; service\.trafficPolicy: not used by provider gatewayapi$/);
+      await eventually(async () => {
+        const events = await client.list<{ apiVersion: string; kind: string; metadata: { name: string }; reason?: string; note?: string }>('events.k8s.io/v1', 'Event', { namespace });
+        return events.items.filter((e) => e.reason === 'CanaryRouterLimitations').length === 1 ? true : undefined;
+      }, { what: 'one CanaryRouterLimitations Event' });
+      // Dropping the fields clears the condition.
+      await client.apply(canaryObject(namespace, 'app', 'gatewayapi', { stepWeight: 50 }));
+      await eventually(async () => ((await getCanary(client, namespace, 'app')).status?.conditions?.some((c) => c.type === 'RouterLimitations') ? undefined : true), { what: 'condition cleared' });
+
+      await client.apply(canaryObject(namespace, 'split', 'smi', { iterations: 2, match: [{ headers: { 'x-canary': { exact: 'insider' } } }] }));
+      const stalled = await eventually(async () => (await getCanary(client, namespace, 'split')).status?.conditions?.find((c) => c.type === 'Stalled' && c.status === 'True'), { what: 'smi A/B Stalled' });
+      assert.equal(stalled.reason, 'SpecInvalid');
+      assert.match(stalled.message, /provider smi cannot route by header or cookie/);
+    } finally {
+      await harness.stop();
+    }
+  });
+
   test('a canary that never becomes ready rolls back after the progress deadline', async () => {
     const namespace = await createTestNamespace('canary-deadline');
     await applyDeployment(namespace, targetDeploymentYaml('app', 'example.com/app:1'));

@@ -6,7 +6,7 @@
 // with requeueAfter from status.lastStepTime, so a restart neither repeats
 // nor skips a step.
 import type { Logger } from 'pino';
-import { removeCondition, setCondition } from '../api/conditions.ts';
+import { findCondition, removeCondition, setCondition } from '../api/conditions.ts';
 import {
   API_GROUP_VERSION,
   Kinds,
@@ -27,7 +27,7 @@ import type { ReconcileResult } from '../runtime/queue.ts';
 import { analysisEvents, checkMetricProviders, runAnalysis, toMetricStatuses, type AnalysisConfig, type AnalysisContext, type AnalysisResult, type Secret } from './analysis/index.ts';
 import { ObjectCaches } from './caches.ts';
 import { routerFor } from './routers/factory.ts';
-import type { Router } from './routers/router.ts';
+import { routerLimitations, type Router } from './routers/router.ts';
 import { forgetCanary, recordCanaryStatus } from './metrics.ts';
 import { canaryMetrics } from '../runtime/metrics.ts';
 import { EventReasons, eventFor } from '../notify/event.ts';
@@ -106,6 +106,8 @@ export const REVERT_FINALIZER = 'sluice.dev/revert-on-deletion';
 export const CanaryConditions = {
   /** True while the target still declares a revision that was rolled back (Git and cluster disagree). */
   FailedRevisionDeclared: 'FailedRevisionDeclared',
+  /** True while the Canary sets fields its router ignores or carries only in part (the message lists them). */
+  RouterLimitations: 'RouterLimitations',
   /** True while a sluice.dev/pause request holds the rollout (status.paused says who and since when). */
   Paused: 'Paused',
 } as const;
@@ -307,6 +309,11 @@ export class CanaryController implements RunningController {
           hint: 'use iterations, or a traffic-shifting provider (nginx, gatewayapi, istio, linkerd) for stepWeight and match',
         });
       }
+      if (strategyOf(canary.spec.analysis) === 'ab' && !router.fields['analysis.match']) {
+        throw new SluiceError(ErrorCodes.SpecInvalid, `provider ${router.provider} cannot route by header or cookie, so an A/B test (analysis.match) would send the canary no traffic`, {
+          hint: 'use provider istio, gatewayapi or nginx for A/B testing, or stepWeight for a weighted canary',
+        });
+      }
     } catch (error) {
       return this.#stalled(canary, previous, toSluiceError(error), signal);
     }
@@ -446,6 +453,7 @@ export class CanaryController implements RunningController {
     if (status.phase !== 'Initializing') await this.#applyRoutes({ ...canary, status }, target, router, routesFor(canary, status), signal);
 
     status.conditions = this.#conditions(canary, status, observed.revision);
+    status.conditions = this.#routerLimitations(canary, router, status.conditions, previous.conditions);
     status.observedGeneration = generation;
     await this.#writeStatus(canary, previous, status, signal);
     if (result.stages.length > 0) {
@@ -666,6 +674,17 @@ export class CanaryController implements RunningController {
         metadata: { revision, weight: status.canaryWeight ?? 0, ...(entry.by ? { actor: entry.by } : {}), extra: { request: entry.id } },
       }));
     }
+  }
+
+  /** The RouterLimitations condition, and a Warning Event when what it says changes. */
+  #routerLimitations(canary: Canary, router: Router, conditions: CanaryStatus['conditions'], before: CanaryStatus['conditions']): CanaryStatus['conditions'] {
+    const limitations = routerLimitations(router, canary);
+    if (limitations.length === 0) return removeCondition(conditions, CanaryConditions.RouterLimitations);
+    const message = `provider ${router.provider} does not carry everything this Canary sets: ${limitations.map((l) => l.message).join('; ')}`;
+    if (findCondition(before, CanaryConditions.RouterLimitations)?.message !== message) {
+      this.#deps.notifier.emit(eventFor(canary, EventReasons.CanaryRouterLimitations, message));
+    }
+    return setCondition(conditions, { type: CanaryConditions.RouterLimitations, status: 'True', reason: 'FieldsNotCarried', message, observedGeneration: canary.metadata.generation });
   }
 
   #conditions(canary: Canary, status: CanaryStatus, revision: string): CanaryStatus['conditions'] {

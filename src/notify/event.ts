@@ -116,6 +116,7 @@ export const EventReasons = {
   CanaryResumed: 'CanaryResumed',
   CanaryRollbackWrittenToGit: 'CanaryRollbackWrittenToGit',
   CanaryRollbackWriteBackFailed: 'CanaryRollbackWriteBackFailed',
+  CanaryRouterLimitations: 'CanaryRouterLimitations',
   NotificationDispatchFailed: 'NotificationDispatchFailed',
 } as const;
 
@@ -149,6 +150,7 @@ const reasonInfo: Readonly<Record<EventReason, ReasonInfo>> = {
   CanaryResumed: { severity: 'info', action: 'Resume', title: 'Rollout resumed' },
   CanaryRollbackWrittenToGit: { severity: 'info', action: 'WriteBack', title: 'Rollback written to Git' },
   CanaryRollbackWriteBackFailed: { severity: 'warning', action: 'WriteBack', title: 'Rollback write-back failed' },
+  CanaryRouterLimitations: { severity: 'warning', action: 'Route', title: 'Fields the router does not carry' },
   NotificationDispatchFailed: { severity: 'warning', action: 'Notify', title: 'Notification dispatch failed' },
 };
 

@@ -259,6 +259,12 @@ function within(serviceMatch: readonly RouteMatch[] | undefined, headers: readon
 
 export const gatewayApiRouter: Router = {
   provider: 'gatewayapi',
+  fields: {
+    'service.headers': true, 'service.timeout': true, 'service.hosts': true, 'service.match': true, 'service.gatewayRefs': true,
+    'service.corsPolicy': { partly: 'only exact http(s) origins and the methods and headers the HTTPRoute CORS filter accepts are carried; prefix and regex origins are dropped' },
+    'service.retries': { partly: 'only perTryTimeout is carried (as timeouts.backendRequest); attempts and retryOn are not, because retry is only in Gateway API\'s experimental channel' },
+    'analysis.sessionAffinity': true, 'analysis.mirror': true, 'analysis.match': true,
+  },
   apexSelects: () => 'primary',
   sources: () => [],
   build(canary: Canary, routes: Routes): KubeObject[] {

@@ -79,6 +79,11 @@ function within(serviceMatch: readonly Match[] | undefined, extra: readonly Matc
 
 export const istioRouter: Router = {
   provider: 'istio',
+  fields: {
+    'service.headers': true, 'service.corsPolicy': true, 'service.retries': true, 'service.timeout': true, 'service.rewrite': true,
+    'service.gateways': true, 'service.hosts': true, 'service.trafficPolicy': true, 'service.match': true,
+    'analysis.sessionAffinity': true, 'analysis.mirror': true, 'analysis.match': true,
+  },
   apexSelects: () => 'primary',
   sources: () => [],
   build(canary: Canary, routes: Routes): KubeObject[] {

@@ -7,6 +7,7 @@ import type { ObservedRoutes, Router } from './router.ts';
 
 export const kubernetesRouter: Router = {
   provider: 'kubernetes',
+  fields: {},
   apexSelects: (routes: Routes) => (routes.canaryWeight >= 100 ? 'canary' : 'primary'),
   sources: () => [],
   build: () => [],

@@ -59,6 +59,8 @@ export function nginxAnnotations(canary: Canary, routes: Routes): Record<string,
 
 export const nginxRouter: Router = {
   provider: 'nginx',
+  // ingress-nginx takes one canary-by-header and one canary-by-cookie; a later match rule overrides an earlier one.
+  fields: { 'analysis.match': true },
   apexSelects: () => 'primary',
   sources: (canary) => [{ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', namespace: canary.metadata.namespace, name: ingressName(canary) }],
   build(canary: Canary, routes: Routes, lookup: ObjectLookup): KubeObject[] {

@@ -26,8 +26,21 @@ export interface ObservedRoutes {
 /** Reads user-owned objects the router builds from (e.g. the Ingress), from a cache. */
 export type ObjectLookup = (apiVersion: string, kind: string, name: string) => KubeObject | undefined;
 
+/** Canary fields that only some routers can carry into their objects. */
+export const ROUTER_FIELDS = [
+  'service.headers', 'service.corsPolicy', 'service.retries', 'service.timeout', 'service.rewrite', 'service.gateways',
+  'service.hosts', 'service.trafficPolicy', 'service.match', 'service.gatewayRefs',
+  'analysis.sessionAffinity', 'analysis.mirror', 'analysis.match',
+] as const;
+export type RouterField = (typeof ROUTER_FIELDS)[number];
+
+/** How a router carries a field: fully, or in part (saying what is left out). */
+export type FieldSupport = true | { partly: string };
+
 export interface Router {
   readonly provider: CanaryProvider;
+  /** The ROUTER_FIELDS this router carries; any other one that is set is ignored by it. */
+  readonly fields: Readonly<Partial<Record<RouterField, FieldSupport>>>;
   /** Which pods the apex Service selects for these routes. */
   apexSelects(routes: Routes): 'primary' | 'canary';
   /** User-owned objects the router reads (watched by the controller). */
@@ -124,4 +137,26 @@ export function sessionAffinity(canary: Canary, routes: Routes): SessionAffinity
     return { state: 'sticky', cookieName: name, setCookie: `${name}=${value}; Max-Age=${config.maxAge ?? DEFAULT_SESSION_MAX_AGE}; Path=/`, cookieRegex };
   }
   return { state: 'expiring', cookieName: name, setCookie: `${name}=; Max-Age=0; Path=/`, cookieRegex };
+}
+
+function isSet(canary: Canary, field: RouterField): boolean {
+  const [section, key] = field.split('.') as ['service' | 'analysis', string];
+  const value = (canary.spec[section] as unknown as Record<string, unknown>)[key];
+  if (value === undefined || value === null || value === false) return false;
+  return !(Array.isArray(value) && value.length === 0);
+}
+
+/**
+ * The fields this Canary sets that its router ignores or carries only in part,
+ * one line each; users are told instead of finding out in production.
+ */
+export function routerLimitations(router: Router, canary: Canary): { field: RouterField; message: string }[] {
+  const limitations: { field: RouterField; message: string }[] = [];
+  for (const field of ROUTER_FIELDS) {
+    if (!isSet(canary, field)) continue;
+    const support = router.fields[field];
+    if (support === true) continue;
+    limitations.push({ field, message: support ? `${field}: ${support.partly}` : `${field}: not used by provider ${router.provider}` });
+  }
+  return limitations;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Canary, CanaryProvider, KubeObject } from '../../api/types.ts';
 import type { Routes } from '../state.ts';
 import { routerFor } from './factory.ts';
-import { sessionAffinity } from './router.ts';
+import { routerLimitations, sessionAffinity } from './router.ts';
 
 const canary = (provider: CanaryProvider, extra: Partial<Canary['spec']> = {}, analysis: Partial<Canary['spec']['analysis']> = {}): Canary => ({
   apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'web', namespace: 'shop', uid: 'u1' },
@@ -371,4 +371,20 @@ describe('routers', () => {
 
     assert.deepEqual(corsOf({ allowOrigin: ['*'], unmatchedPreflights: 'IGNORE' }), [{ allowOrigins: ['*'] }], 'unmatchedPreflights has no equivalent');
   });
+});
+
+test('routerLimitations names the set fields a router ignores or carries in part', () => {
+  const spec = (provider: CanaryProvider, service: Partial<Canary['spec']['service']>, analysis: Partial<Canary['spec']['analysis']> = {}): Canary => ({
+    apiVersion: 'sluice.dev/v1alpha1', kind: 'Canary', metadata: { name: 'app', namespace: 'ns' },
+    spec: { provider, targetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'app' }, service: { port: 80, ...service }, analysis: { stepWeight: 10, ...analysis } },
+  });
+  const limits = (c: Canary) => routerLimitations(routerFor(c), c).map((l) => l.message);
+  assert.deepEqual(limits(spec('istio', { headers: { request: { set: { a: 'b' } } }, retries: { attempts: 2 }, corsPolicy: { allowOrigins: [{ regex: '.*' }] } })), []);
+  assert.deepEqual(limits(spec('nginx', { timeout: '5s', match: [] }, { mirror: false })), ['service.timeout: not used by provider nginx']);
+  const gateway = limits(spec('gatewayapi', { retries: { attempts: 2 }, corsPolicy: { allowOrigin: ['https://a.example'] }, trafficPolicy: { tls: {} } }));
+  assert.equal(gateway.length, 3);
+  assert.match(gateway[0] ?? '', /^service\.corsPolicy: only exact/);
+  assert.match(gateway[1] ?? '', /^service\.retries: only perTryTimeout is carried/);
+  assert.equal(gateway[2], 'service.trafficPolicy: not used by provider gatewayapi');
+  assert.deepEqual(limits(spec('linkerd', {}, { sessionAffinity: { cookieName: 'c' } })), ['analysis.sessionAffinity: not used by provider linkerd']);
 });

@@ -13,6 +13,7 @@ interface Backend { service: string; weight: number }
 export function smiRouter(provider: CanaryProvider): Router {
   return {
     provider,
+    fields: {},
     apexSelects: () => 'primary',
     sources: () => [],
     build(canary: Canary, routes: Routes): KubeObject[] {
