@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { API_GROUP_VERSION, type Canary, type CanaryAnalysis, type CanarySpec } from '../src/api/types.ts';
-import { PREVIOUS_PRIMARY_ANNOTATION } from '../src/canary/controller.ts';
+import { PREVIOUS_PRIMARY_ANNOTATION } from '../src/canary/previous-primary.ts';
 import { routerFor } from '../src/canary/routers/factory.ts';
 import type { ObservedRoutes } from '../src/canary/routers/router.ts';
 import type { Stage } from '../src/canary/state.ts';

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Canary, CanaryAnalysis, CanarySpec, CanaryStatus } from '../api/types.ts';
-import { PREVIOUS_PRIMARY_ANNOTATION, previousPrimaryOf, restorability, restoredPrimary } from './controller.ts';
+import { PREVIOUS_PRIMARY_ANNOTATION, previousPrimaryOf, restorability, restoredPrimary } from './previous-primary.ts';
 import type { ConfigObject, Deployment } from './workloads.ts';
 import {
   nextWeight,
