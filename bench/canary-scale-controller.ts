@@ -14,7 +14,7 @@ export type ParentMessage = { type: 'start-measuring' } | { type: 'stop-measurin
 export type ChildMessage =
   | { type: 'ready' }
   | { type: 'lags'; lagsMs: number[] }
-  | { type: 'measured'; requestsByVerb: Record<string, number>; rssBytes: number[]; heapUsedBytes: number[] };
+  | { type: 'measured'; requestsByVerb: Record<string, number>; rssBytes: number[]; heapUsedBytes: number[]; externalBytes: number[] };
 
 const [kubeconfig, namespace] = process.argv.slice(2);
 if (!kubeconfig || !namespace || !process.send) throw new Error('usage: forked by bench/canary-scale.ts with <kubeconfig> <namespace>');
@@ -34,6 +34,7 @@ let measuring = false;
 let lags: number[] = [];
 const rss: number[] = [];
 const heap: number[] = [];
+const external: number[] = [];
 const config = { ...parseConfig([], {}), namespaces: [namespace], concurrency: 8 };
 const deps = createDeps({ config, client, logger, events: new EventRecorder(client, { logger }) });
 const controller = new CanaryController(deps, { onStep: ({ lagMs }) => { if (measuring) lags.push(lagMs); } });
@@ -44,6 +45,7 @@ const sampler = setInterval(() => {
   const memory = process.memoryUsage();
   rss.push(memory.rss);
   heap.push(memory.heapUsed);
+  external.push(memory.external);
 }, 1_000);
 const flusher = setInterval(() => {
   if (lags.length === 0) return;
@@ -59,7 +61,7 @@ process.on('message', (message: ParentMessage) => {
     measuring = false;
     if (lags.length > 0) send({ type: 'lags', lagsMs: lags });
     lags = [];
-    send({ type: 'measured', requestsByVerb: Object.fromEntries(byVerb), rssBytes: rss, heapUsedBytes: heap });
+    send({ type: 'measured', requestsByVerb: Object.fromEntries(byVerb), rssBytes: rss, heapUsedBytes: heap, externalBytes: external });
   } else {
     clearInterval(sampler);
     clearInterval(flusher);

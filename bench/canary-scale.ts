@@ -8,7 +8,7 @@
 // process (bench/canary-scale-controller.ts). Uses the cluster named by
 // SLUICE_TEST_KUBECONFIG, or starts its own local cluster.
 //
-//   node bench/canary-scale.ts [--canaries 500] [--progressing 100] [--interval 10s] [--seconds 120]
+//   node bench/canary-scale.ts [--canaries 500] [--progressing 100] [--interval 10s] [--seconds 120] [--node-options='--max-old-space-size=256']
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +26,8 @@ const { values } = parseArgs({
     progressing: { type: 'string', default: '100' },
     interval: { type: 'string', default: '10s' },
     seconds: { type: 'string', default: '120' },
+    // V8 flags for the controller process, e.g. --max-old-space-size=256 (as NODE_OPTIONS would give them).
+    'node-options': { type: 'string', default: '' },
   },
 });
 const total = Number(values.canaries);
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < total; i += 100) await apply('example.com/app:1', i, Math.min(total, i + 100));
 
     // The controller runs in its own process, so its RSS is not the benchmark's.
-    const controllerProcess = fork(path.join(import.meta.dirname, 'canary-scale-controller.ts'), [kubeconfig, namespace], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const controllerProcess = fork(path.join(import.meta.dirname, 'canary-scale-controller.ts'), [kubeconfig, namespace], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: values['node-options'].split(' ').filter(Boolean) });
     child = controllerProcess;
     const messages = new EventEmitter();
     controllerProcess.on('message', (message: ChildMessage) => {
@@ -132,12 +134,12 @@ async function main(): Promise<void> {
     const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
     const rss = measured.rssBytes;
     const out = [
-      `canary scale benchmark: ${total} Canaries, ${progressing} progressing, interval ${interval}, Node ${process.version}, ${os.cpus().length} CPUs`,
+      `canary scale benchmark: ${total} Canaries, ${progressing} progressing, interval ${interval}, Node ${process.version}${values['node-options'] ? ` (${values['node-options']})` : ''}, ${os.cpus().length} CPUs`,
       `initialization of ${total} Canaries: ${(initMs / 1000).toFixed(1)} s`,
       `steps measured: ${lags.length} (expected about ${Math.round((progressing * measureMs) / (Number.parseFloat(interval) * 1000))})`,
       `step lag (actual - scheduled): p50 ${percentile(lags, 50).toFixed(0)} ms, p99 ${percentile(lags, 99).toFixed(0)} ms, max ${Math.max(...lags).toFixed(0)} ms`,
       `API requests per minute: ${verbs.map((verb) => `${verb} ${perMinute(verb)}`).join(', ') || 'none'} (watches not counted)`,
-      `controller process RSS: max ${mib(Math.max(...rss))}, last ${mib(rss[rss.length - 1] ?? 0)}; V8 heap used: max ${mib(Math.max(...measured.heapUsedBytes))}`,
+      `controller process RSS: first ${mib(rss[0] ?? 0)}, max ${mib(Math.max(...rss))}, last ${mib(rss[rss.length - 1] ?? 0)}; V8 heap used: first ${mib(measured.heapUsedBytes[0] ?? 0)}, max ${mib(Math.max(...measured.heapUsedBytes))}; external: max ${mib(Math.max(...measured.externalBytes))}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
