@@ -30,7 +30,7 @@ const chartDir = path.join(repoRoot, 'charts/sluice');
 interface Rendered extends KubeObject {
   data?: Record<string, string>;
   rules?: { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] }[];
-  spec?: { template?: { spec?: { containers?: { args?: string[]; securityContext?: Record<string, unknown>; resources?: unknown; livenessProbe?: unknown; readinessProbe?: unknown }[]; securityContext?: Record<string, unknown> } } };
+  spec?: { template?: { spec?: { containers?: { args?: string[]; env?: { name: string; value?: string }[]; securityContext?: Record<string, unknown>; resources?: unknown; livenessProbe?: unknown; readinessProbe?: unknown }[]; securityContext?: Record<string, unknown> } } };
 }
 
 async function helm(args: string[]): Promise<string> {
@@ -104,6 +104,7 @@ describe('Helm chart charts/sluice', () => {
     assert.ok(container.args?.includes('--lease-namespace=sluice-system'));
     assert.ok(container.args?.includes('--renew-deadline=10s'));
     assert.ok(container.args?.includes('--canary-provider=kubernetes'));
+    assert.equal(container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value, '--max-old-space-size=256 --max-semi-space-size=4');
     assert.ok(!container.args?.some((a) => a.startsWith('--metrics-server')), 'no --metrics-server unless set');
     // Every flag in the chart is one the controller accepts.
     const flags = (container.args ?? []).map((a) => a.split('=')[0]);

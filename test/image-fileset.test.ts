@@ -24,6 +24,13 @@ const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const NONROOT = 65532;
 
+/** The NODE_OPTIONS the image sets, so the controller runs with the same V8 flags. */
+function dockerfileNodeOptions(): string {
+  const options = /NODE_OPTIONS="([^"]+)"/.exec(fs.readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'))?.[1];
+  assert.ok(options, 'the Dockerfile sets NODE_OPTIONS');
+  return options;
+}
+
 function copyTree(from: string, to: string, keep: (file: string) => boolean): void {
   fs.mkdirSync(to, { recursive: true });
   for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
@@ -98,7 +105,7 @@ describe('the container image file set (Dockerfile stages replayed without a con
     const [command, ...rest] = asRoot ? ['/usr/bin/setpriv', `--reuid=${NONROOT}`, `--regid=${NONROOT}`, '--clear-groups', ...args] : args;
     controller = spawn(command ?? 'node', rest, {
       cwd: app,
-      env: { PATH: bin, HOME: '/tmp', NODE_ENV: 'production', SLUICE_KUSTOMIZE: path.join(bin, 'kustomize'), SLUICE_GIT_CACHE_DIR: path.join(os.tmpdir(), `sluice-image-git-${port}`) },
+      env: { PATH: bin, HOME: '/tmp', NODE_ENV: 'production', NODE_OPTIONS: dockerfileNodeOptions(), SLUICE_KUSTOMIZE: path.join(bin, 'kustomize'), SLUICE_GIT_CACHE_DIR: path.join(os.tmpdir(), `sluice-image-git-${port}`) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     controller.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
