@@ -11,14 +11,14 @@
 //   node bench/canary-scale.ts [--canaries 500] [--progressing 100] [--interval 10s] [--seconds 120] [--node-options='--max-old-space-size=256']
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { API_GROUP_VERSION, type Canary } from '../src/api/types.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import type { ChildMessage, ParentMessage } from './canary-scale-controller.ts';
-import { runKubectl, startCluster, stopCluster } from '../test/env/cluster.ts';
+import { runKubectl } from '../test/env/cluster.ts';
+import { benchCluster } from './cluster.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,16 +63,8 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
 }
 
 async function main(): Promise<void> {
-  let clusterDir: string | undefined;
-  let kubeconfig = process.env.SLUICE_TEST_KUBECONFIG;
-  if (!kubeconfig) {
-    clusterDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-cluster-'));
-    process.stderr.write('starting a local cluster...\n');
-    kubeconfig = (await startCluster(clusterDir)).kubeconfig;
-    const crds = await runKubectl(kubeconfig, ['apply', '--server-side', '-f', path.resolve(import.meta.dirname, '../crds')]);
-    if (crds.code !== 0) throw new Error(crds.stderr);
-    await runKubectl(kubeconfig, ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-  }
+  const cluster = await benchCluster();
+  const kubeconfig = cluster.kubeconfig;
   const kubectl = async (args: string[], input?: string): Promise<string> => {
     const result = await runKubectl(kubeconfig, args, input === undefined ? {} : { input });
     if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr}`);
@@ -151,10 +143,7 @@ async function main(): Promise<void> {
     }
     setup.close();
     await runKubectl(kubeconfig, ['delete', 'namespace', namespace, '--wait=false']);
-    if (clusterDir) {
-      await stopCluster(clusterDir);
-      await rm(clusterDir, { recursive: true, force: true });
-    }
+    await cluster.stop();
   }
 }
 

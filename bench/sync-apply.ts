@@ -16,7 +16,8 @@ import { artifactDigest } from '../src/gitops/source/artifact.ts';
 import { SyncController } from '../src/gitops/sync/controller.ts';
 import { KubeClient } from '../src/kube/client.ts';
 import { EventRecorder } from '../src/kube/events.ts';
-import { runKubectl, startCluster, stopCluster } from '../test/env/cluster.ts';
+import { runKubectl } from '../test/env/cluster.ts';
+import { benchCluster } from './cluster.ts';
 
 const { values } = parseArgs({ options: { objects: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
 const count = Number(values.objects);
@@ -35,16 +36,8 @@ async function timed(fn: () => Promise<unknown>): Promise<{ ms: number }> {
 }
 
 async function main(): Promise<void> {
-  let clusterDir: string | undefined;
-  let kubeconfig = process.env.SLUICE_TEST_KUBECONFIG;
-  if (!kubeconfig) {
-    clusterDir = await mkdtemp(path.join(os.tmpdir(), 'sluice-bench-cluster-'));
-    process.stderr.write('starting a local cluster...\n');
-    kubeconfig = (await startCluster(clusterDir)).kubeconfig;
-    const crds = await runKubectl(kubeconfig, ['apply', '--server-side', '-f', path.resolve(import.meta.dirname, '../crds')]);
-    if (crds.code !== 0) throw new Error(crds.stderr);
-    await runKubectl(kubeconfig, ['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-  }
+  const cluster = await benchCluster();
+  const kubeconfig = cluster.kubeconfig;
   const kubectl = async (args: string[]) => {
     const result = await runKubectl(kubeconfig, args);
     if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr}`);
@@ -121,10 +114,7 @@ async function main(): Promise<void> {
     client.close();
     await runKubectl(kubeconfig, ['delete', 'namespace', sluiceNs, kubectlNs, '--wait=false']);
     await rm(dir, { recursive: true, force: true });
-    if (clusterDir) {
-      await stopCluster(clusterDir);
-      await rm(clusterDir, { recursive: true, force: true });
-    }
+    await cluster.stop();
   }
 }
 
