@@ -5,7 +5,7 @@ import { ErrorCodes, SluiceError } from '../errors.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { Condition } from '../api/types.ts';
 import type { KubeObject } from '../kube/types.ts';
-import { chooseKubeconfig, explainError } from './connection.ts';
+import { explainError } from './connection.ts';
 
 export interface GlobalOptions {
   kubeconfig?: string | undefined;
@@ -33,12 +33,10 @@ export interface Session {
 }
 
 export async function openSession(options: GlobalOptions): Promise<Session> {
-  // Checked first: a wrong path or context name gets a message that says which, before any connection.
-  const choice = chooseKubeconfig(options);
   // Loaded on demand: the Kubernetes client is most of the start-up time, and --help or migrate need none of it.
   const { KubeClient: Client } = await import('../kube/client.ts');
   const client = Client.connect({ kubeconfig: options.kubeconfig, context: options.context });
-  return { client, namespace: options.namespace ?? client.defaultNamespace, context: choice.context };
+  return { client, namespace: options.namespace ?? client.defaultNamespace, context: client.rest.connection.context };
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ErrorCodes, SluiceError } from '../errors.ts';
+import { chooseKubeconfig } from './kubeconfig.ts';
 
 export interface ConnectionOptions {
   /** Path to a kubeconfig; defaults to $KUBECONFIG, then ~/.kube/config, then in-cluster. */
@@ -18,11 +19,15 @@ export interface KubeConnection {
   server: string;
   /** Default namespace of the selected context ("default" when none). */
   namespace: string;
+  /** The kubeconfig context in use; undefined in a Pod without a kubeconfig. */
+  context: string | undefined;
   /** TLS and auth settings for one request; re-read each time so rotated tokens are used. */
   requestOptions(): Promise<RequestOptions>;
 }
 
 export function connect(options: ConnectionOptions = {}): KubeConnection {
+  // Checked first: a wrong path or context name gets a message that says which.
+  const choice = options.inCluster ? undefined : chooseKubeconfig(options);
   const kc = new KubeConfig();
   try {
     if (options.inCluster) kc.loadFromCluster();
@@ -45,6 +50,7 @@ export function connect(options: ConnectionOptions = {}): KubeConnection {
   return {
     server: cluster.server.replace(/\/+$/, ''),
     namespace: context?.namespace ?? 'default',
+    context: choice?.context,
     async requestOptions() {
       const requestOptions: RequestOptions = {};
       await kc.applyToHTTPSOptions(requestOptions);
